@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make train   # install into .venv, then run the quickstart job on built-in data
+#   make test    # install into .venv with the test extra, then run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+WORKDIR ?= runs/quickstart
+PYTEST_ARGS ?=
+
+.PHONY: train test install install-test benchmark-scan clean
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sasmamba_jax needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+
+# Stamps re-run pip only when the package metadata changed.
+$(VENV)/.installed: $(VPY) setup.cfg pyproject.toml
+	$(VPY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Until the trainer lands this runs the smallest end-to-end demonstration
+# (a selective-scan model learning a synthetic task); it says so when it runs.
+train: $(VENV)/.installed
+	$(VPY) -m experiments.demo_scan --workdir=$(WORKDIR)
+
+test: $(VENV)/.installed-test
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+benchmark-scan: $(VENV)/.installed
+	$(VPY) -m experiments.benchmark_scan
+
+clean:
+	rm -rf $(VENV) build *.egg-info

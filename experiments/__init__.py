@@ -1,0 +1,1 @@
+"""Thin entry points, run as ``python -m experiments.NAME``."""

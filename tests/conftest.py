@@ -1,0 +1,23 @@
+"""Shared test fixtures and settings."""
+
+import os
+import pathlib
+
+import pytest
+
+# Tests run on CPU unless a GPU test asks otherwise; keep XLA from grabbing all threads
+# twice over when pytest-xdist runs workers side by side.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> pathlib.Path:
+  """Path of ../shared/fixtures; skips the test when a clone has no such folder."""
+  if not SHARED_FIXTURES.is_dir():
+    pytest.skip(
+        f"reference fixtures not found at {SHARED_FIXTURES}: they come from the "
+        "official PyTorch code and ship beside the development checkout only")
+  return SHARED_FIXTURES
