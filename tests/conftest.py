@@ -1,13 +1,9 @@
 """Shared test fixtures and settings."""
 
-import os
 import pathlib
 
 import pytest
 
-# Tests run on CPU unless a GPU test asks otherwise; keep XLA from grabbing all threads
-# twice over when pytest-xdist runs workers side by side.
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
