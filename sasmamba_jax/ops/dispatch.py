@@ -1,0 +1,198 @@
+"""The selective scan (S6) of Mamba, channels-last, with interchangeable implementations.
+
+Semantics are those of mamba's ``selective_scan_ref`` (REFERENCE section 1):
+
+  delta = softplus(delta + delta_bias)            (softplus only if delta_softplus)
+  h_t   = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t
+  y_t   = sum_n C_t[n] * h_t[n] + D * u_t         (the UPDATED state is read out)
+  y_t   = y_t * silu(z_t)                          (if z is given)
+
+All arithmetic runs in float32 (float64 if an input is float64) whatever the input
+dtype; y comes back in u's dtype and the final state in the compute dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from sasmamba_jax.ops import _common
+from sasmamba_jax.ops import scan_associative
+from sasmamba_jax.ops import scan_chunked
+from sasmamba_jax.ops import scan_sequential
+
+# An implementation takes the validated arguments of ``selective_scan`` and returns
+# (y (b, L, d) in any float dtype, final_state (b, d, N) in the compute dtype).
+ScanImpl = Callable[..., tuple[jax.Array, jax.Array]]
+
+_IMPLS: dict[str, ScanImpl] = {}
+# Predicates saying whether an implementation can run on the current backend.
+_AVAILABLE: dict[str, Callable[[], bool]] = {}
+
+
+def register_impl(name: str, fn: ScanImpl,
+                  available: Callable[[], bool] = lambda: True) -> None:
+  """Registers an implementation under ``name`` for ``selective_scan(impl=name)``."""
+  _IMPLS[name] = fn
+  _AVAILABLE[name] = available
+
+
+def available_impls() -> tuple[str, ...]:
+  """Names accepted by ``impl`` (plus "auto")."""
+  return tuple(_IMPLS)
+
+
+def _pure_jax(core) -> ScanImpl:
+  """Adapts a grouped-layout core recurrence to the full ``selective_scan`` contract."""
+
+  def impl(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
+           chunk_size):
+    groups = B.shape[2]
+    dtype = _common.compute_dtype(u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype)
+    delta = _common.prepare_delta(delta, delta_bias, delta_softplus, dtype)
+    split = lambda x: _common.split_groups(x.astype(dtype), groups)
+    A_g = _group_A(A, groups, dtype)
+    if initial_state is None:
+      h0 = jnp.zeros((u.shape[0], *A_g.shape), dtype)
+    else:
+      h0 = initial_state.astype(dtype).reshape(u.shape[0], *A_g.shape)
+    kwargs = {} if chunk_size is None or core is not scan_chunked.scan else {
+        "chunk_size": chunk_size}
+    y, h_last = core(split(u), split(delta), A_g, B.astype(dtype), C.astype(dtype),
+                     h0, **kwargs)
+    y = _common.merge_groups(y)
+    if D is not None:
+      y = y + D.astype(dtype) * u.astype(dtype)
+    if z is not None:
+      y = y * jax.nn.silu(z.astype(dtype))
+    return y, h_last.reshape(u.shape[0], u.shape[2], A.shape[1])
+
+  return impl
+
+
+def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
+  """(d, N) -> (G, dg, N)."""
+  return A.astype(dtype).reshape(groups, A.shape[0] // groups, A.shape[1])
+
+
+register_impl("sequential", _pure_jax(scan_sequential.scan))
+register_impl("associative", _pure_jax(scan_associative.scan))
+register_impl("chunked", _pure_jax(scan_chunked.scan))
+
+
+def _shape_error(name: str, expected: str, got) -> ValueError:
+  return ValueError(f"selective_scan: {name} must have shape {expected}, got "
+                    f"{tuple(got.shape)}")
+
+
+def _validate(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
+  """Checks every shape against u (b, L, d) and A (d, N); raises a named error."""
+  for name, x in (("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C),
+                  ("D", D), ("z", z), ("delta_bias", delta_bias),
+                  ("initial_state", initial_state)):
+    if x is None:
+      continue
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+      raise TypeError(f"selective_scan: {name} must be an array, got {type(x).__name__}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+      raise TypeError(f"selective_scan: {name} must be a floating-point array, got "
+                      f"dtype {x.dtype}")
+  if u.ndim != 3:
+    raise _shape_error("u", "(batch, L, channels)", u)
+  b, length, d = u.shape
+  if delta.shape != u.shape:
+    raise _shape_error("delta", f"(batch, L, channels) = {u.shape} like u", delta)
+  if A.ndim != 2 or A.shape[0] != d:
+    raise _shape_error("A", f"(channels, N) = ({d}, N)", A)
+  n = A.shape[1]
+  for name, x in (("B", B), ("C", C)):
+    if x.ndim != 4 or x.shape[:2] != (b, length) or x.shape[3] != n:
+      raise _shape_error(
+          name, f"(batch, L, G, N) = ({b}, {length}, G, {n}); for one group use "
+          f"{name}[:, :, None, :]", x)
+  if B.shape[2] != C.shape[2]:
+    raise ValueError(f"selective_scan: B and C must have the same number of groups, "
+                     f"got {B.shape[2]} and {C.shape[2]}")
+  groups = B.shape[2]
+  if groups < 1 or d % groups:
+    raise ValueError(f"selective_scan: the number of groups G = {groups} of B and C "
+                     f"must divide channels = {d}")
+  for name, x in (("D", D), ("delta_bias", delta_bias)):
+    if x is not None and x.shape != (d,):
+      raise _shape_error(name, f"(channels,) = ({d},)", x)
+  if z is not None and z.shape != u.shape:
+    raise _shape_error("z", f"(batch, L, channels) = {u.shape} like u", z)
+  if initial_state is not None and initial_state.shape != (b, d, n):
+    raise _shape_error("initial_state", f"(batch, channels, N) = ({b}, {d}, {n})",
+                       initial_state)
+
+
+def resolve_impl(impl: str, *, length: int | None = None) -> str:
+  """Maps "auto" to a concrete implementation for the default backend.
+
+  The rule comes from ``experiments.benchmark_scan`` (README, "Selective scan"):
+  on CPU the chunked scan is fastest at training shapes and, unlike the associative
+  scan, keeps memory bounded in L; off CPU a registered GPU kernel wins where it can
+  run, and the chunked scan is the memory-safe fallback.
+  """
+  if impl != "auto":
+    if impl not in _IMPLS:
+      raise ValueError(f"selective_scan: unknown impl {impl!r}; choose one of "
+                       f"{', '.join(('auto',) + available_impls())}")
+    if not _AVAILABLE[impl]():
+      raise ValueError(f"selective_scan: impl {impl!r} cannot run on the "
+                       f"{jax.default_backend()} backend; use impl='auto'")
+    return impl
+  del length  # The measured winner does not depend on L at the shapes we serve.
+  for preferred in AUTO_ORDER:
+    if preferred in _IMPLS and _AVAILABLE[preferred]():
+      return preferred
+  return "chunked"
+
+
+# "auto" takes the first available entry. Kernels registered later (pallas) that
+# should win where they run are put at the front by their own module.
+AUTO_ORDER: list[str] = ["chunked"]
+
+
+def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
+                   C: jax.Array, D: jax.Array | None = None, z: jax.Array | None = None,
+                   delta_bias: jax.Array | None = None, delta_softplus: bool = False,
+                   initial_state: jax.Array | None = None,
+                   return_final_state: bool = False, impl: str = "auto",
+                   chunk_size: int | None = None):
+  """Selective scan (S6), channels-last.
+
+  Args:
+    u: (batch, L, channels) input.
+    delta: (batch, L, channels) step sizes before bias/softplus.
+    A: (channels, N) state matrix (diagonal per channel; negative for stability).
+    B, C: (batch, L, G, N) input and output projections; G divides channels and
+      channel c uses group c // (channels // G).
+    D: optional (channels,) skip: y += D * u.
+    z: optional (batch, L, channels) gate: y *= silu(z).
+    delta_bias: optional (channels,) added to delta before the softplus.
+    delta_softplus: apply softplus to delta (after adding delta_bias).
+    initial_state: optional (batch, channels, N) state before the first step.
+    return_final_state: also return the (batch, channels, N) state after the last
+      step (in the compute dtype), e.g. to continue the scan over a next segment.
+    impl: "sequential" (``lax.scan`` over time, the reference), "associative"
+      (``lax.associative_scan`` over the whole sequence; memory O(b L d N)),
+      "chunked" (parallel inside chunks, sequential across them; memory bounded in
+      L, also in the backward pass), or "auto" (see ``resolve_impl``).
+    chunk_size: steps per chunk for "chunked" (default 64); ignored otherwise.
+
+  Returns:
+    y (batch, L, channels) in u's dtype, or (y, final_state).
+  """
+  _validate(u, delta, A, B, C, D, z, delta_bias, initial_state)
+  if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+    raise ValueError(f"selective_scan: chunk_size must be a positive int, got "
+                     f"{chunk_size!r}")
+  name = resolve_impl(impl, length=u.shape[1])
+  y, final_state = _IMPLS[name](u, delta, A, B, C, D, z, delta_bias,
+                                bool(delta_softplus), initial_state, chunk_size)
+  y = y.astype(u.dtype)
+  return (y, final_state) if return_final_state else y
