@@ -1,0 +1,192 @@
+"""Flip-test wrapper and windowed inference over sequences of any length."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sasmamba_jax import skeletons
+from sasmamba_jax.evaluation import centre_frame_predict
+from sasmamba_jax.evaluation import centre_frame_windows
+from sasmamba_jax.evaluation import flip_average
+from sasmamba_jax.evaluation import flip_test
+from sasmamba_jax.evaluation import sliding_window_predict
+from sasmamba_jax.evaluation.windows import window_starts
+
+
+def inputs_2d(seed=0, shape=(2, 5, 17, 3)):
+  x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+  x[..., 2] = np.abs(x[..., 2])  # confidence
+  return x
+
+
+# ------------------------------------------------------------ flip
+
+
+def equivariant_model(x):
+  """Mirror-equivariant lifting: x and y pass through, depth depends on y, the
+  confidence and the mean over joints (permutation invariant), never on x's sign."""
+  depth = x[..., 1] * x[..., 2] + jnp.mean(x[..., 1:2] ** 2, axis=-2)
+  return jnp.stack([x[..., 0], x[..., 1], depth], axis=-1)
+
+
+@pytest.mark.parametrize("name", ["h36m", "mpi_inf_3dhp"])
+def test_flip_test_leaves_an_equivariant_model_unchanged(name):
+  x = jnp.asarray(inputs_2d(1))
+  layout = skeletons.get(name)
+  # Equivariance itself: f(flip(x)) == flip(f(x)).
+  np.testing.assert_allclose(equivariant_model(skeletons.flip_poses(x, layout)),
+                             skeletons.flip_poses(equivariant_model(x), layout),
+                             atol=1e-6)
+  wrapped = flip_test(equivariant_model, name)
+  np.testing.assert_allclose(wrapped(x), equivariant_model(x), atol=1e-6)
+  np.testing.assert_allclose(jax.jit(wrapped)(x), equivariant_model(x), atol=1e-6)
+
+
+def test_flip_test_hand_case_cancels_a_mirror_asymmetric_bias():
+  # f(x) = x + b on channel 0: f(flip x) flipped back is x - b, the average is x.
+  bias = np.array([0.7, -0.2, 0.3], np.float32)
+  x = inputs_2d(2)
+  out = flip_average(lambda v: v + bias, x, skeletons.H36M)
+  np.testing.assert_allclose(out, x + bias * np.array([0, 1, 1], np.float32), atol=1e-6)
+  # A joint-dependent model: the flipped pass sees joints swapped.
+  weights = np.arange(17, dtype=np.float32)[:, None]
+  out = flip_average(lambda v: v * weights, x, "h36m")
+  perm = skeletons.H36M.flip_permutation
+  np.testing.assert_allclose(out, x * (weights + weights[perm]) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [skeletons.H36M, skeletons.MPI_INF_3DHP])
+def test_twice_flip_is_identity(layout):
+  x = inputs_2d(3)
+  np.testing.assert_array_equal(skeletons.flip_poses(skeletons.flip_poses(x, layout),
+                                                     layout), x)
+  xj = jnp.asarray(x)
+  np.testing.assert_array_equal(
+      skeletons.flip_poses(skeletons.flip_poses(xj, layout), layout), x)
+  # Hence flip-averaging a flip-averaged model changes nothing.
+  once = flip_test(lambda v: v * np.arange(1, 4, dtype=np.float32), layout)
+  twice = flip_test(once, layout)
+  np.testing.assert_allclose(twice(x), once(x), atol=1e-6)
+
+
+def test_flip_test_bad_model_or_layout():
+  x = inputs_2d(4)
+  with pytest.raises(ValueError, match="17"):
+    flip_average(lambda v: v, x[..., :16, :], "h36m")
+  calls = []
+
+  def shape_changing(v):
+    calls.append(1)
+    return v if len(calls) == 1 else v[:, :4]
+
+  with pytest.raises(ValueError, match="flipped input"):
+    flip_average(shape_changing, x, "h36m")
+  with pytest.raises(KeyError, match="unknown skeleton"):
+    flip_test(lambda v: v, "smpl")
+
+
+# ------------------------------------------------------------ sliding windows
+
+
+class CountingIdentity:
+  """Identity model recording the batch shapes it was called with."""
+
+  def __init__(self, num_frames):
+    self.num_frames = num_frames
+    self.shapes = []
+
+  def __call__(self, x):
+    assert x.shape[1] == self.num_frames
+    self.shapes.append(x.shape)
+    return x
+
+
+@pytest.mark.parametrize("length", [1, 5, 26, 27, 28, 40, 54, 55, 81, 100])
+@pytest.mark.parametrize("stride", [None, 1, 10, 27])
+def test_identity_model_reproduces_any_length(length, stride):
+  seq = np.random.default_rng(length).normal(size=(length, 17, 3)).astype(np.float32)
+  model = CountingIdentity(27)
+  out = sliding_window_predict(model, seq, 27, stride=stride, batch_size=4)
+  assert out.shape == seq.shape and out.dtype == np.float32
+  np.testing.assert_array_equal(out, seq)
+  assert len({s[0] for s in model.shapes}) == 1  # constant batch shape
+
+
+def test_overlaps_are_averaged_hand_case():
+  # F = 6, T = 4, stride 2: windows start at 0 and 2. A model returning each frame's
+  # position within its window gives frame means [0, 1, (2+0)/2, (3+1)/2, 2, 3].
+  seq = np.zeros((6, 1, 1), np.float32)
+  pos = np.arange(4, dtype=np.float32)[None, :, None, None]
+  out = sliding_window_predict(lambda x: x + pos, seq, 4, stride=2)
+  np.testing.assert_allclose(out[:, 0, 0], [0, 1, 1, 2, 2, 3])
+  # F = 7: starts 0, 2 and the last window moved back to 3.
+  np.testing.assert_array_equal(window_starts(7, 4, 2), [0, 2, 3])
+  out = sliding_window_predict(lambda x: x + pos, np.zeros((7, 1, 1), np.float32), 4,
+                               stride=2)
+  np.testing.assert_allclose(out[:, 0, 0],
+                             [0, 1, 1, (3 + 1 + 0) / 3, (2 + 1) / 2, (3 + 2) / 2, 3])
+
+
+def test_sliding_windows_with_a_jitted_lifting_model():
+  seq = inputs_2d(5, (50, 17, 3))
+  model = jax.jit(lambda x: jnp.concatenate([x[..., :2], x[..., :1] * 0 + 1.0], -1))
+  out = sliding_window_predict(model, seq, 16, batch_size=3)
+  expected = np.concatenate([seq[..., :2], np.ones_like(seq[..., :1])], -1)
+  np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_sliding_window_bad_input():
+  seq = np.zeros((10, 17, 3), np.float32)
+  with pytest.raises(ValueError, match="stride"):
+    sliding_window_predict(lambda x: x, seq, 4, stride=5)
+  with pytest.raises(ValueError, match="num_frames"):
+    sliding_window_predict(lambda x: x, seq, 0)
+  with pytest.raises(ValueError, match=r"\(F, J, C\)"):
+    sliding_window_predict(lambda x: x, seq[None], 4)
+  with pytest.raises(ValueError, match="no frames"):
+    sliding_window_predict(lambda x: x, seq[:0], 4)
+  with pytest.raises(ValueError, match="returned shape"):
+    sliding_window_predict(lambda x: x[:, :-1], seq, 4)
+  with pytest.raises(ValueError, match="batch_size"):
+    sliding_window_predict(lambda x: x, seq, 4, batch_size=0)
+
+
+# ------------------------------------------------------------ centre windows
+
+
+def test_centre_windows_are_edge_padded():
+  seq = np.arange(7, dtype=np.float32)[:, None, None]
+  windows = centre_frame_windows(seq, 5)
+  assert windows.shape == (7, 5, 1, 1)
+  np.testing.assert_array_equal(windows[0, :, 0, 0], [0, 0, 0, 1, 2])
+  np.testing.assert_array_equal(windows[3, :, 0, 0], [1, 2, 3, 4, 5])
+  np.testing.assert_array_equal(windows[6, :, 0, 0], [4, 5, 6, 6, 6])
+  # Even T: the centre is position (T - 1) // 2.
+  np.testing.assert_array_equal(centre_frame_windows(seq, 4, [0])[0, :, 0, 0],
+                                [0, 0, 1, 2])
+  # Longer window than sequence.
+  np.testing.assert_array_equal(centre_frame_windows(seq[:2], 5, [1])[0, :, 0, 0],
+                                [0, 0, 1, 1, 1])
+
+
+@pytest.mark.parametrize("length", [1, 3, 9, 30])
+def test_centre_predict_identity(length):
+  seq = np.random.default_rng(length).normal(size=(length, 17, 3)).astype(np.float32)
+  model = CountingIdentity(9)
+  np.testing.assert_array_equal(centre_frame_predict(model, seq, 9, batch_size=4), seq)
+  frames = np.arange(length)[::2]
+  np.testing.assert_array_equal(centre_frame_predict(model, seq, 9, frames), seq[frames])
+  assert len({s[0] for s in model.shapes}) <= 2
+
+
+def test_centre_predict_bad_input():
+  seq = np.zeros((10, 17, 3), np.float32)
+  with pytest.raises(ValueError, match=r"\[0, 10\)"):
+    centre_frame_predict(lambda x: x, seq, 5, [3, 10])
+  with pytest.raises(ValueError, match="integer"):
+    centre_frame_predict(lambda x: x, seq, 5, np.array([1.0]))
+  with pytest.raises(ValueError, match="no frame"):
+    centre_frame_predict(lambda x: x, seq, 5, np.array([], np.int64))
