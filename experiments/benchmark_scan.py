@@ -10,12 +10,12 @@ from absl import app
 from absl import flags
 
 from sasmamba_jax import benchmarking
-from sasmamba_jax.ops import available_impls
 from sasmamba_jax.ops import benchmark
 
 _SHAPES = flags.DEFINE_list("shapes", ["small", "posemamba_s"],
                             f"Shapes to run: {', '.join(benchmark.SHAPES)}.")
-_IMPLS = flags.DEFINE_list("impls", None, "Implementations (default: all available).")
+_IMPLS = flags.DEFINE_list("impls", None,
+                           "Implementations (default: all that run natively here).")
 _CHUNK_SIZES = flags.DEFINE_list("chunk_sizes", ["32", "64", "128", "256"],
                                  "Chunk sizes tried for impl=chunked.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per measurement.")
@@ -25,13 +25,16 @@ _RESULTS_DIR = flags.DEFINE_string("results_dir", str(benchmarking.RESULTS_DIR),
 
 def main(argv):
   del argv
-  impls = _IMPLS.value or [i for i in available_impls()]
+  impls = _IMPLS.value or benchmark.default_impls()
   payload = benchmark.run(_SHAPES.value, impls, [int(c) for c in _CHUNK_SIZES.value],
                           _REPEATS.value)
   columns = ["shape", "impl", "fwd_ms", "fwd_bwd_ms", "fwd_mem_estimate_gib",
-             "fwd_bwd_mem_estimate_gib", "fwd_gb_per_s"]
+             "fwd_bwd_mem_estimate_gib", "fwd_gb_per_s", "fwd_bandwidth_fraction",
+             "fwd_bwd_speedup_vs_associative"]
   print()
   print(benchmarking.format_table(payload["results"], columns))
+  print()
+  print(benchmarking.format_table(payload["results"], columns, markdown=True))
   path = benchmarking.save_results("benchmark_scan", payload, _RESULTS_DIR.value)
   print(f"\nauto -> {payload['auto_resolves_to']}; saved {path}")
 

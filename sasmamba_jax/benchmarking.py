@@ -112,9 +112,14 @@ def time_compiled(compiled: Callable[..., Any], args: Sequence[Any], *,
           "repeats": len(times)}
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-  """A plain-text table with one row per dict (missing cells print as '-')."""
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
+                 markdown: bool = False) -> str:
+  """A plain-text (or Markdown) table, one row per dict; missing cells print as '-'."""
   cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+  if markdown:
+    return "\n".join(["| " + " | ".join(columns) + " |",
+                      "|" + "---|" * len(columns)]
+                     + ["| " + " | ".join(r) + " |" for r in cells])
   widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
   line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
   return "\n".join([line(columns), line(["-" * w for w in widths])]

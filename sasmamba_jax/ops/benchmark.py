@@ -30,7 +30,25 @@ SHAPES = {
     # L = T * J = 243 * 17, grouped B/C per scan direction.
     "posemamba_s": ScanShape("posemamba_s", 16, 243 * 17, 512, 16, 4),
     "small": ScanShape("small", 2, 27 * 17, 128, 16, 4),
+    "tiny": ScanShape("tiny", 1, 40, 16, 4, 2),   # smoke tests of this script
 }
+
+
+# Peak HBM bandwidth (GB/s) by device kind, to report the fraction a kernel reaches.
+PEAK_BANDWIDTH_GBPS = {
+    "NVIDIA H100 80GB HBM3": 3350.0,   # SXM
+    "NVIDIA H100 PCIe": 2000.0,
+    "NVIDIA H100 NVL": 3900.0,
+    "NVIDIA H200": 4800.0,
+    "NVIDIA A100-SXM4-80GB": 2039.0,
+    "NVIDIA A100-SXM4-40GB": 1555.0,
+}
+
+
+def default_impls() -> list[str]:
+  """Every implementation that runs natively here (the interpreter is test-only)."""
+  return [name for name in scan_lib.available_impls()
+          if name != "pallas_interpret" and scan_lib.can_run(name)]
 
 
 def make_inputs(shape: ScanShape, seed: int = 0, dtype=jnp.float32) -> dict[str, Any]:
@@ -101,7 +119,18 @@ def bench_one(shape: ScanShape, impl: str, kwargs: dict[str, Any], *, repeats: i
                           + 2 * shape.batch * shape.length * shape.groups * shape.d_state)
   if row.get("fwd_min_ms"):
     row["fwd_gb_per_s"] = min_bytes / (row["fwd_min_ms"] * 1e-3) / 1e9
+    peak = PEAK_BANDWIDTH_GBPS.get(jax.devices()[0].device_kind)
+    if peak:
+      row["fwd_bandwidth_fraction"] = row["fwd_gb_per_s"] / peak
   return row
+
+
+def _add_speedups(rows: list[dict[str, Any]]) -> None:
+  """fwd+bwd speed-up of each row over "associative" on the same shape and run."""
+  base = {r["shape"]: r.get("fwd_bwd_min_ms") for r in rows if r["impl"] == "associative"}
+  for r in rows:
+    if base.get(r["shape"]) and r.get("fwd_bwd_min_ms"):
+      r["fwd_bwd_speedup_vs_associative"] = base[r["shape"]] / r["fwd_bwd_min_ms"]
 
 
 def run(shape_names: Sequence[str], impls: Sequence[str], chunk_sizes: Sequence[int],
@@ -118,6 +147,7 @@ def run(shape_names: Sequence[str], impls: Sequence[str], chunk_sizes: Sequence[
       row.update(bench_one(shape, impl, kwargs, repeats=repeats, budget=budget))
       print(benchmarking.format_table([row], list(row)), flush=True)
       rows.append(row)
+  _add_speedups(rows)
   return {
       "environment": benchmarking.environment(),
       "shapes": {k: dataclasses.asdict(SHAPES[k]) for k in shape_names},

@@ -13,6 +13,7 @@ dtype; y comes back in u's dtype and the final state in the compute dtype.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 from sasmamba_jax.ops import _common
 from sasmamba_jax.ops import scan_associative
 from sasmamba_jax.ops import scan_chunked
+from sasmamba_jax.ops import scan_pallas
 from sasmamba_jax.ops import scan_sequential
 
 # An implementation takes the validated arguments of ``selective_scan`` and returns
@@ -42,6 +44,11 @@ def register_impl(name: str, fn: ScanImpl,
 def available_impls() -> tuple[str, ...]:
   """Names accepted by ``impl`` (plus "auto")."""
   return tuple(_IMPLS)
+
+
+def can_run(impl: str) -> bool:
+  """Whether ``impl`` runs on the current default backend."""
+  return impl in _IMPLS and _AVAILABLE[impl]()
 
 
 def _pure_jax(core) -> ScanImpl:
@@ -80,6 +87,11 @@ def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
 register_impl("sequential", _pure_jax(scan_sequential.scan))
 register_impl("associative", _pure_jax(scan_associative.scan))
 register_impl("chunked", _pure_jax(scan_chunked.scan))
+register_impl("pallas", functools.partial(scan_pallas.scan, interpret=False),
+              available=scan_pallas.can_run)
+# The same kernels run by the Pallas interpreter on any backend: slow, for tests and
+# for debugging the kernel without a GPU.
+register_impl("pallas_interpret", functools.partial(scan_pallas.scan, interpret=True))
 
 
 def _shape_error(name: str, expected: str, got) -> ValueError:
@@ -141,13 +153,13 @@ def resolve_impl(impl: str, *, length: int | None = None) -> str:
     if impl not in _IMPLS:
       raise ValueError(f"selective_scan: unknown impl {impl!r}; choose one of "
                        f"{', '.join(('auto',) + available_impls())}")
-    if not _AVAILABLE[impl]():
+    if not can_run(impl):
       raise ValueError(f"selective_scan: impl {impl!r} cannot run on the "
                        f"{jax.default_backend()} backend; use impl='auto'")
     return impl
   del length  # The measured winner does not depend on L at the shapes we serve.
   for preferred in AUTO_ORDER:
-    if preferred in _IMPLS and _AVAILABLE[preferred]():
+    if can_run(preferred):
       return preferred
   return "chunked"
 
@@ -182,7 +194,8 @@ def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
       (``lax.associative_scan`` over the whole sequence; memory O(b L d N)),
       "chunked" (parallel inside chunks, sequential across them; memory bounded in
       L, also in the backward pass), or "auto" (see ``resolve_impl``).
-    chunk_size: steps per chunk for "chunked" (default 64); ignored otherwise.
+    chunk_size: steps per chunk for "chunked" (default 32) and the forward chunk of
+      the Pallas kernel (default 64); ignored otherwise.
 
   Returns:
     y (batch, L, channels) in u's dtype, or (y, final_state).

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from sasmamba_jax.ops import _common
 
-DEFAULT_CHUNK_SIZE = 64
+DEFAULT_CHUNK_SIZE = 32  # fastest fwd+bwd on CPU (benchmarks/results)
 
 
 def scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array, C: jax.Array,
