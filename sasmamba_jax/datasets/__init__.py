@@ -1,0 +1,32 @@
+"""Datasets: TFDS builders (array_record, no TensorFlow needed) and grain pipelines.
+
+Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp`` and
+``synthetic_motion`` with TFDS. Typical use::
+
+  from sasmamba_jax import datasets
+  builder = datasets.prepare("synthetic_motion/clips_27", data_dir=DIR)
+  train = datasets.make_train_iterator(datasets.load(builder, "train"),
+                                       batch_size=32, seed=0)
+  test = datasets.make_eval_iterator(datasets.load(builder, "test"), batch_size=32)
+
+Features are documented in ``common``; pipelines in ``pipeline``.
+"""
+
+from sasmamba_jax.datasets.common import FEATURE_NAMES
+from sasmamba_jax.datasets.common import denormalize_pixels
+from sasmamba_jax.datasets.common import normalize_pixels
+from sasmamba_jax.datasets.h36m import h36m_dataset_builder
+from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.pipeline import flip_example
+from sasmamba_jax.datasets.pipeline import make_eval_iterator
+from sasmamba_jax.datasets.pipeline import make_train_iterator
+from sasmamba_jax.datasets.pipeline import num_eval_batches
+from sasmamba_jax.datasets.pipeline import skeleton_of
+from sasmamba_jax.datasets.registry import dataset_names
+from sasmamba_jax.datasets.registry import get_builder
+from sasmamba_jax.datasets.registry import load
+from sasmamba_jax.datasets.registry import prepare
+from sasmamba_jax.datasets.safe_io import DataFileError
+from sasmamba_jax.datasets.safe_io import MissingDataFileError
+from sasmamba_jax.datasets.safe_io import UnsafePickleError
+from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder

@@ -1,0 +1,1 @@
+"""Human3.6M builder (``h36m``)."""

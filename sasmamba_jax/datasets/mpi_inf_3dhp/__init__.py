@@ -1,0 +1,1 @@
+"""MPI-INF-3DHP builder (``mpi_inf_3dhp``)."""

@@ -1,0 +1,110 @@
+"""Building and opening the registered datasets by name ("dataset/config")."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Sequence
+
+import tensorflow_datasets as tfds
+
+from sasmamba_jax.datasets.h36m import h36m_dataset_builder
+from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
+
+BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
+    "h36m": h36m_dataset_builder.Builder,
+    "mpi_inf_3dhp": mpi_inf_3dhp_dataset_builder.Builder,
+    "synthetic_motion": synthetic_motion_dataset_builder.Builder,
+}
+# Builders that need files in a manual folder.
+NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp")
+
+PathLike = str | pathlib.Path
+
+
+def dataset_names() -> list[str]:
+  """Every "dataset/config" name this package registers."""
+  return [f"{name}/{config.name}" for name, cls in BUILDERS.items()
+          for config in cls.BUILDER_CONFIGS]
+
+
+def get_builder(name: str, *, data_dir: PathLike | None = None
+                ) -> tfds.core.DatasetBuilder:
+  """Returns the builder of ``name``: "dataset/config" ("dataset": first config).
+
+  Args:
+    name: e.g. "h36m/sh_243", "synthetic_motion/clips_27".
+    data_dir: root of built datasets (TFDS default: ~/tensorflow_datasets).
+
+  Raises:
+    ValueError: unknown dataset or config, with the known names.
+  """
+  dataset, _, config = name.partition("/")
+  if dataset not in BUILDERS:
+    raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(BUILDERS)}")
+  cls = BUILDERS[dataset]
+  configs = [c.name for c in cls.BUILDER_CONFIGS]
+  if config and config not in configs:
+    raise ValueError(f"{dataset} has no config {config!r}; configs: "
+                     f"{', '.join(configs)}")
+  return cls(config=config or configs[0],
+             data_dir=None if data_dir is None else str(data_dir))
+
+
+def prepare(name_or_builder: str | tfds.core.DatasetBuilder, *,
+            data_dir: PathLike | None = None,
+            manual_dir: PathLike | None = None) -> tfds.core.DatasetBuilder:
+  """Builds a dataset as array_record files (no TensorFlow needed) if not built yet.
+
+  Args:
+    name_or_builder: "dataset/config", or a builder made with a custom config,
+      e.g. ``synthetic_motion_dataset_builder.Builder(config=SyntheticConfig(
+      name="big", num_frames=81, num_train_subjects=10), data_dir=DIR)``.
+    data_dir: root of built datasets (ignored when a builder is given).
+    manual_dir: folder holding the downloaded files (h36m, mpi_inf_3dhp).
+
+  Returns:
+    The prepared builder.
+
+  Raises:
+    safe_io.MissingDataFileError: a needed file is not in ``manual_dir``; the
+      message names it, where it comes from and the command to run.
+  """
+  if isinstance(name_or_builder, str):
+    builder = get_builder(name_or_builder, data_dir=data_dir)
+  else:
+    builder = name_or_builder
+  config = tfds.download.DownloadConfig(
+      manual_dir=None if manual_dir is None else str(manual_dir))
+  builder.download_and_prepare(download_config=config, file_format="array_record")
+  return builder
+
+
+def load(name_or_builder: str | tfds.core.DatasetBuilder, split: str, *,
+         data_dir: PathLike | None = None) -> Sequence[dict]:
+  """Opens one split of a built dataset as a random-access data source.
+
+  Args:
+    name_or_builder: "dataset/config" or a builder (e.g. from ``prepare``).
+    split: "train" or "test" (TFDS slicing such as "train[:10%]" works too).
+    data_dir: root of built datasets (ignored when a builder is given).
+
+  Returns:
+    A TFDS ``ArrayRecordDataSource``: ``len()`` and ``[i]`` -> dict of numpy
+    arrays and bytes (see ``common`` for the features).
+
+  Raises:
+    FileNotFoundError: the dataset is not built; the message gives the command.
+  """
+  if isinstance(name_or_builder, str):
+    builder = get_builder(name_or_builder, data_dir=data_dir)
+  else:
+    builder = name_or_builder
+  if not builder.is_prepared():
+    name = f"{builder.name}/{builder.builder_config.name}"
+    manual = " --manual_dir=FOLDER" if builder.name in NEEDS_MANUAL_DIR else ""
+    raise FileNotFoundError(
+        f"{name} is not built in {builder.data_dir_root}. Build it with:\n  python -m "
+        f"experiments.prepare_data --dataset={name}{manual} "
+        f"--data_dir={builder.data_dir_root}")
+  return builder.as_data_source(split)

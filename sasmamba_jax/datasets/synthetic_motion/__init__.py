@@ -1,0 +1,1 @@
+"""Synthetic motion builder (``synthetic_motion``)."""

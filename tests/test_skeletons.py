@@ -1,0 +1,143 @@
+"""Joint layouts, flips and converters."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sasmamba_jax import skeletons
+
+LAYOUTS = (skeletons.H36M, skeletons.MPI_INF_3DHP, skeletons.COCO)
+
+
+@pytest.mark.parametrize("skeleton", LAYOUTS, ids=lambda s: s.name)
+def test_layout_is_a_tree_with_mirrored_sides(skeleton):
+  assert skeleton.num_joints == 17 and len(set(skeleton.joint_names)) == 17
+  assert skeletons.get(skeleton.name) is skeleton
+  assert skeleton.parents[skeleton.root] == -1
+  assert [p for p in skeleton.parents].count(-1) == 1
+  for joint in range(17):  # Every joint reaches the root without a cycle.
+    seen, node = set(), joint
+    while node != -1:
+      assert node not in seen
+      seen.add(node)
+      node = skeleton.parents[node]
+  for left, right in zip(skeleton.left, skeleton.right):
+    assert skeleton.joint_names[left].startswith("left_")
+    assert skeleton.joint_names[right] == "right_" + skeleton.joint_names[left][5:]
+  sided = [n for n in skeleton.joint_names if n.startswith(("left_", "right_"))]
+  assert len(sided) == len(skeleton.left) + len(skeleton.right)
+  perm = skeleton.flip_permutation
+  np.testing.assert_array_equal(perm[perm], np.arange(17))
+
+
+def test_h36m_matches_the_reference_order():
+  assert skeletons.H36M.left == (4, 5, 6, 11, 12, 13)
+  assert skeletons.H36M.right == (1, 2, 3, 14, 15, 16)
+  assert skeletons.MPI_INF_3DHP.left == (5, 6, 7, 11, 12, 13)
+  assert skeletons.MPI_INF_3DHP.right == (2, 3, 4, 8, 9, 10)
+  assert skeletons.MPI_INF_3DHP.root == 14
+  assert skeletons.H36M.index("thorax") == 8
+
+
+@pytest.mark.parametrize("skeleton", LAYOUTS, ids=lambda s: s.name)
+def test_flip_twice_is_identity_and_swaps_sides(skeleton):
+  poses = np.random.default_rng(0).normal(size=(2, 5, 17, 3)).astype(np.float32)
+  flipped = skeletons.flip_poses(poses, skeleton)
+  np.testing.assert_array_equal(skeletons.flip_poses(flipped, skeleton), poses)
+  left, right = list(skeleton.left), list(skeleton.right)
+  np.testing.assert_array_equal(flipped[..., left, 0], -poses[..., right, 0])
+  np.testing.assert_array_equal(flipped[..., right, 1:], poses[..., left, 1:])
+  centre = [j for j in range(17) if j not in left + right]
+  np.testing.assert_array_equal(flipped[..., centre, 0], -poses[..., centre, 0])
+  np.testing.assert_array_equal(flipped[..., centre, 1:], poses[..., centre, 1:])
+  assert flipped.dtype == np.float32
+  # The same on JAX arrays.
+  jflipped = skeletons.flip_poses(jnp.asarray(poses), skeleton)
+  np.testing.assert_array_equal(np.asarray(jflipped), flipped)
+
+
+def test_flip_of_a_mirror_symmetric_pose_is_itself():
+  rng = np.random.default_rng(1)
+  pose = np.zeros((17, 3))
+  for left, right in zip(skeletons.H36M.left, skeletons.H36M.right):
+    pose[left] = rng.normal(size=3)
+    pose[right] = pose[left] * [-1, 1, 1]
+  np.testing.assert_allclose(skeletons.flip_poses(pose), pose)
+
+
+def test_errors_name_the_problem():
+  with pytest.raises(ValueError, match=r"expected an array of shape \(\.\.\., 17, C\) "
+                                       r"in the h36m layout, got shape \(4, 16, 3\)"):
+    skeletons.flip_poses(np.zeros((4, 16, 3)))
+  with pytest.raises(KeyError, match="unknown skeleton 'smpl'"):
+    skeletons.get("smpl")
+  with pytest.raises(KeyError, match="h36m has no joint 'tail'"):
+    skeletons.H36M.index("tail")
+  with pytest.raises(ValueError, match="2 parents for 3 joints"):
+    skeletons.Skeleton("x", ("a", "b", "c"), (-1, 0), (), (), 0)
+  with pytest.raises(ValueError, match="flip pairs must be distinct"):
+    skeletons.Skeleton("x", ("a", "b", "c"), (-1, 0, 0), (1,), (1,), 0)
+  with pytest.raises(ValueError, match="left and right flip lists differ"):
+    skeletons.Skeleton("x", ("a", "b", "c"), (-1, 0, 0), (1, 2), (0,), 0)
+
+
+def test_mpi_to_h36m_maps_joints_by_meaning():
+  pairs = {"pelvis": "pelvis", "right_hip": "right_hip", "left_knee": "left_knee",
+           "spine": "spine", "thorax": "neck", "nose": "head", "head": "head_top",
+           "left_wrist": "left_wrist", "right_shoulder": "right_shoulder"}
+  mpi = np.arange(17)[:, None].astype(float)  # Joint index as the value.
+  h36m = skeletons.mpi_inf_3dhp_to_h36m(mpi)
+  for h36m_name, mpi_name in pairs.items():
+    assert h36m[skeletons.H36M.index(h36m_name), 0] == skeletons.MPI_INF_3DHP.index(
+        mpi_name)
+  # Every H36M side joint comes from the same side in 3DHP.
+  for j in skeletons.H36M.left:
+    assert int(h36m[j, 0]) in skeletons.MPI_INF_3DHP.left
+  poses = np.random.default_rng(2).normal(size=(3, 17, 3))
+  np.testing.assert_array_equal(
+      skeletons.h36m_to_mpi_inf_3dhp(skeletons.mpi_inf_3dhp_to_h36m(poses)), poses)
+  # Converting then flipping equals flipping then converting.
+  np.testing.assert_array_equal(
+      skeletons.flip_poses(skeletons.mpi_inf_3dhp_to_h36m(poses), skeletons.H36M),
+      skeletons.mpi_inf_3dhp_to_h36m(skeletons.flip_poses(poses,
+                                                          skeletons.MPI_INF_3DHP)))
+
+
+def test_coco_to_h36m():
+  rng = np.random.default_rng(3)
+  coco = np.concatenate([rng.uniform(0, 500, (4, 17, 2)),
+                         rng.uniform(0.1, 1, (4, 17, 1))], -1)
+  h36m = skeletons.coco_to_h36m(coco)
+  assert h36m.shape == (4, 17, 3) and h36m.dtype == np.float32
+  c = skeletons.COCO.index
+  h = skeletons.H36M.index
+  xy = coco[..., :2]
+  np.testing.assert_allclose(
+      h36m[:, h("pelvis"), :2], (xy[:, c("left_hip")] + xy[:, c("right_hip")]) / 2,
+      rtol=1e-5)
+  np.testing.assert_allclose(
+      h36m[:, h("thorax"), :2],
+      (xy[:, c("left_shoulder")] + xy[:, c("right_shoulder")]) / 2, rtol=1e-5)
+  np.testing.assert_allclose(
+      h36m[:, h("spine"), :2],
+      (h36m[:, h("pelvis"), :2] + h36m[:, h("thorax"), :2]) / 2, rtol=1e-5)
+  eyes = (xy[:, c("left_eye")] + xy[:, c("right_eye")]) / 2
+  np.testing.assert_allclose(h36m[:, h("head"), :2], 2 * eyes - xy[:, c("nose")],
+                             rtol=1e-5, atol=1e-3)
+  for name in ("nose", "left_wrist", "right_ankle", "left_knee", "right_shoulder"):
+    np.testing.assert_allclose(h36m[:, h(name)], coco[:, c(name)], rtol=1e-6)
+  # A built joint is as confident as its least confident source.
+  np.testing.assert_allclose(
+      h36m[:, h("pelvis"), 2],
+      np.minimum(coco[:, c("left_hip"), 2], coco[:, c("right_hip"), 2]), rtol=1e-6)
+  # Flipping commutes with the conversion.
+  np.testing.assert_allclose(
+      skeletons.coco_to_h36m(skeletons.flip_poses(coco, skeletons.COCO)),
+      skeletons.flip_poses(h36m, skeletons.H36M), rtol=1e-5, atol=1e-3)
+  assert skeletons.coco_to_h36m(coco[..., :2]).shape == (4, 17, 2)
+  with pytest.raises(ValueError, match=r"\(\.\.\., 17, 2\) or \(\.\.\., 17, 3\)"):
+    skeletons.coco_to_h36m(np.zeros((17, 4)))
+  with pytest.raises(ValueError, match="coco layout"):
+    skeletons.coco_to_h36m(np.zeros((18, 2)))
