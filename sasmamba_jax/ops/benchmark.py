@@ -30,6 +30,8 @@ SHAPES = {
     # L = T * J = 243 * 17, grouped B/C per scan direction.
     "posemamba_s": ScanShape("posemamba_s", 16, 243 * 17, 512, 16, 4),
     "small": ScanShape("small", 2, 27 * 17, 128, 16, 4),
+    # The quickstart model's training step (configs/synthetic_sasmamba.py).
+    "quickstart": ScanShape("quickstart", 16, 27 * 17, 4 * 64, 16, 4),
     "tiny": ScanShape("tiny", 1, 40, 16, 4, 2),   # smoke tests of this script
 }
 
@@ -151,7 +153,10 @@ def run(shape_names: Sequence[str], impls: Sequence[str], chunk_sizes: Sequence[
   return {
       "environment": benchmarking.environment(),
       "shapes": {k: dataclasses.asdict(SHAPES[k]) for k in shape_names},
-      "auto_resolves_to": scan_lib.resolve_impl("auto"),
+      "auto_resolves_to": {
+          k: scan_lib.resolve_impl("auto", shape=(SHAPES[k].batch, SHAPES[k].length,
+                                                  SHAPES[k].channels, SHAPES[k].d_state))
+          for k in shape_names},
       "memory_budget_gib": budget / 2**30,
       "results": rows,
   }

@@ -18,6 +18,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sasmamba_jax.ops import _common
 from sasmamba_jax.ops import scan_associative
@@ -141,13 +142,24 @@ def _validate(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
                        initial_state)
 
 
-def resolve_impl(impl: str, *, length: int | None = None) -> str:
-  """Maps "auto" to a concrete implementation for the default backend.
+# Below this many state elements (batch * L * channels * N) the sequential scan is the
+# fastest on CPU, forward and backward; above it the chunked scan wins the backward
+# and needs a fraction of the memory (experiments.benchmark_scan; README table).
+CPU_SEQUENTIAL_MAX_STATE = 2**27
+
+
+def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -> str:
+  """Maps "auto" to a concrete implementation for the default backend and shape.
 
   The rule comes from ``experiments.benchmark_scan`` (README, "Selective scan"):
-  on CPU the chunked scan is fastest at training shapes and, unlike the associative
-  scan, keeps memory bounded in L; off CPU a registered GPU kernel wins where it can
-  run, and the chunked scan is the memory-safe fallback.
+  a registered kernel that should win where it runs goes first (``AUTO_ORDER``);
+  otherwise on CPU the sequential scan for small problems and the chunked scan for
+  large ones, and on accelerators the chunked scan, which keeps memory bounded in L
+  where the associative scan's grows with L * N.
+
+  Args:
+    impl: a registered name or "auto".
+    shape: (batch, L, channels, N) of the call, used by "auto".
   """
   if impl != "auto":
     if impl not in _IMPLS:
@@ -157,16 +169,18 @@ def resolve_impl(impl: str, *, length: int | None = None) -> str:
       raise ValueError(f"selective_scan: impl {impl!r} cannot run on the "
                        f"{jax.default_backend()} backend; use impl='auto'")
     return impl
-  del length  # The measured winner does not depend on L at the shapes we serve.
   for preferred in AUTO_ORDER:
     if can_run(preferred):
       return preferred
+  if (jax.default_backend() == "cpu" and shape is not None
+      and int(np.prod(shape)) <= CPU_SEQUENTIAL_MAX_STATE):
+    return "sequential"
   return "chunked"
 
 
-# "auto" takes the first available entry. Kernels registered later (pallas) that
-# should win where they run are put at the front by their own module.
-AUTO_ORDER: list[str] = ["chunked"]
+# Kernels that "auto" prefers wherever they can run, in order. The Pallas kernel is
+# added here once it has been compiled and measured on a GPU (see README).
+AUTO_ORDER: list[str] = []
 
 
 def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
@@ -204,7 +218,7 @@ def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
   if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
     raise ValueError(f"selective_scan: chunk_size must be a positive int, got "
                      f"{chunk_size!r}")
-  name = resolve_impl(impl, length=u.shape[1])
+  name = resolve_impl(impl, shape=(*u.shape, A.shape[1]))
   y, final_state = _IMPLS[name](u, delta, A, B, C, D, z, delta_bias,
                                 bool(delta_softplus), initial_state, chunk_size)
   y = y.astype(u.dtype)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sasmamba_jax.ops import available_impls
+from sasmamba_jax.ops import dispatch
 from sasmamba_jax.ops import selective_scan
 from scan_reference import make_inputs
 from scan_reference import numpy_scan
@@ -211,6 +212,14 @@ def test_shape_errors(change, message):
   change(args)
   with pytest.raises((ValueError, TypeError), match=message):
     selective_scan(**args)
+
+
+def test_auto_rule_on_cpu():
+  if jax.default_backend() != "cpu":
+    pytest.skip("the rule under test is the CPU one")
+  assert dispatch.resolve_impl("auto", shape=(16, 459, 256, 16)) == "sequential"
+  assert dispatch.resolve_impl("auto", shape=(16, 4131, 512, 16)) == "chunked"
+  assert dispatch.resolve_impl("auto") == "chunked"
 
 
 def test_unknown_impl_and_bad_chunk_size():

@@ -1,0 +1,18 @@
+"""The per-frame baseline on the synthetic dataset, with the quickstart's budget.
+
+Run:
+  python -m experiments.train --config=configs/synthetic_mlp_baseline.py --workdir=runs/mlp
+
+Martinez et al.'s simple baseline (residual MLP on one frame's 2D joints) trained with
+exactly the steps, batch, optimizer and loss of ``configs/synthetic_sasmamba.py``, so
+the two are comparable: the temporal model should clearly win (README quickstart).
+"""
+
+from configs import synthetic_sasmamba
+
+
+def get_config():
+  c = synthetic_sasmamba.get_config()
+  c.model.name = "mlp_baseline"
+  c.model.kwargs = {}
+  return c

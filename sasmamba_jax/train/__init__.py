@@ -1,0 +1,11 @@
+"""Training: configs, tasks, the jit/sharded trainer, checkpoints and run logs."""
+
+from sasmamba_jax.train.checkpointing import CheckpointRestoreError
+from sasmamba_jax.train.config import base_config
+from sasmamba_jax.train.config import validate
+from sasmamba_jax.train.trainer import NonFiniteLossError
+from sasmamba_jax.train.trainer import Trainer
+from sasmamba_jax.train.trainer import train_and_evaluate
+
+__all__ = ["base_config", "validate", "Trainer", "train_and_evaluate",
+           "NonFiniteLossError", "CheckpointRestoreError"]

@@ -1,0 +1,104 @@
+"""Device mesh, parameter/batch shardings, and global batches from per-process data.
+
+One mesh axis, "data". Batches are split along it. Parameters (and their optimizer
+state) are either replicated (plain data parallelism) or FSDP-style sharded along it:
+every array with a dimension divisible by the axis size is split on its largest such
+dimension, so each device holds 1/n of the weights and XLA gathers them where used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+
+DATA_AXIS = "data"
+
+
+def make_mesh(data: int = -1) -> Mesh:
+  """A 1-D mesh over ``data`` devices (-1: all devices of all processes)."""
+  total = jax.device_count()
+  n = total if data == -1 else data
+  if n < 1 or n > total or total % n:
+    raise ValueError(f"mesh.data = {data}: must be -1 or divide the {total} available "
+                     "devices")
+  devices = np.asarray(jax.devices()[:n])
+  return Mesh(devices, (DATA_AXIS,))
+
+
+def fsdp_spec(shape: tuple[int, ...], axis_size: int) -> P:
+  """Shards the largest dimension divisible by ``axis_size``; else replicates."""
+  best = None
+  for dim, size in enumerate(shape):
+    if size % axis_size == 0 and size >= axis_size and (best is None
+                                                        or size > shape[best]):
+      best = dim
+  if best is None or axis_size == 1:
+    return P()
+  spec = [None] * len(shape)
+  spec[best] = DATA_AXIS
+  return P(*spec)
+
+
+def state_shardings(abstract_state: Any, mesh: Mesh, mode: str) -> Any:
+  """NamedShardings for a pytree of (abstract) arrays: "replicated" or "fsdp"."""
+  if mode not in ("replicated", "fsdp"):
+    raise ValueError(f"unknown parameter sharding {mode!r}; use replicated or fsdp")
+  axis_size = mesh.shape[DATA_AXIS]
+
+  def one(x):
+    shape = tuple(getattr(x, "shape", ()))
+    spec = fsdp_spec(shape, axis_size) if mode == "fsdp" else P()
+    return NamedSharding(mesh, spec)
+
+  return jax.tree.map(one, abstract_state)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis split over the data axis."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def per_process_batch(global_batch: int, what: str = "batch_size") -> int:
+  """This process's share of a global batch; it must split evenly over devices."""
+  devices, processes = jax.device_count(), jax.process_count()
+  if global_batch % devices:
+    raise ValueError(f"{what} = {global_batch} must be a multiple of the {devices} "
+                     "devices it is split over")
+  return global_batch // processes
+
+
+def global_batch(local: Mapping[str, np.ndarray], sharding: NamedSharding
+                 ) -> dict[str, jax.Array]:
+  """Assembles each process's numeric arrays into global arrays split on the batch."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local.items()}
+
+
+def put(tree: Any, shardings: Any) -> Any:
+  """Places host-identical values on (possibly multi-process) global shardings.
+
+  Every process must hold the same values (e.g. parameters initialised from the same
+  seed); each device receives its slice. Unlike ``jax.device_put`` this works for
+  shardings that span devices of other processes.
+  """
+  def one(x, s):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, s, lambda index: x[index])
+  return jax.tree.map(one, tree, shardings)
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """The whole of a (possibly multi-process) global array as NumPy on every process."""
+  if jax.process_count() == 1:
+    return np.asarray(x)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))

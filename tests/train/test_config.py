@@ -1,0 +1,97 @@
+"""Configs: every shipped config resolves and validates; bad keys and values are named."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+from sasmamba_jax.train import config as config_lib
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
+
+SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
+           ("h36m_posemamba.py", "s"), ("h36m_posemamba.py", "b"),
+           ("h36m_posemamba.py", "l"), ("h36m_posemamba.py", "x"),
+           ("h36m_posemamba.py", "l,gt"), ("mpi_inf_3dhp_sasmamba.py", None),
+           ("mpi_inf_3dhp_sasmamba.py", "81"), ("synthetic_sasmamba.py", None),
+           ("synthetic_mlp_baseline.py", None)]
+
+
+def load_config(name, arg=None):
+  spec = importlib.util.spec_from_file_location(f"cfg_{name[:-3]}", CONFIGS / name)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config() if arg is None else module.get_config(arg)
+
+
+@pytest.mark.parametrize("name,arg", SHIPPED)
+def test_shipped_configs_validate(name, arg):
+  cfg = config_lib.validate(load_config(name, arg))
+  assert cfg.model.name
+  doc = (CONFIGS / name).read_text().split('"""')[1]
+  assert "python -m experiments.train" in doc and "xpected" in doc
+
+
+def test_recipes_match_the_reference():
+  sas = load_config("h36m_sasmamba.py")
+  assert (sas.optimizer.learning_rate, sas.batch_size, sas.num_epochs) == (5e-4, 16, 300)
+  assert (sas.loss.mpjpe, sas.loss.n_mpjpe, sas.loss.velocity) == (1.0, 0.5, 20.0)
+  assert sas.loss.temporal_consistency == 0 and sas.early_stop_patience == 40
+  pm = load_config("h36m_posemamba.py", "l")
+  assert pm.model.name == "posemamba_l" and pm.optimizer.learning_rate == 2e-4
+  assert pm.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
+  mpi = load_config("mpi_inf_3dhp_sasmamba.py")
+  assert mpi.dataset.constant_confidence and mpi.model.kwargs.num_frames == 27
+  assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
+      "synthetic_sasmamba.py").num_epochs
+
+
+@pytest.mark.parametrize("name,arg", [("h36m_posemamba.py", "m"),
+                                      ("h36m_sasmamba.py", "cpn,x"),
+                                      ("mpi_inf_3dhp_sasmamba.py", "30")])
+def test_bad_config_arguments(name, arg):
+  with pytest.raises(ValueError, match="takes"):
+    load_config(name, arg)
+
+
+def test_unknown_key_is_named():
+  cfg = config_lib.base_config()
+  cfg.optimizer.lerning_rate = 1e-3
+  with pytest.raises(ValueError, match=r"unknown config key\(s\): optimizer.lerning_rate"):
+    config_lib.validate(cfg)
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("batch_size", 0, "batch_size = 0: must be >= 1"),
+    ("optimizer.learning_rate", -1.0, "optimizer.learning_rate = -1.0: must be > 0"),
+    ("mesh.param_sharding", "zero3", "mesh.param_sharding = 'zero3': must be one of"),
+    ("dataset.protocol", "coco", "dataset.protocol = 'coco'"),
+    ("compute_dtype", "float8", "compute_dtype = 'float8'"),
+    ("optimizer.lr_decay_per_epoch", 1.5, "must be in \\(0, 1\\]"),
+    ("num_epochs", "ten", "num_epochs = 'ten': expected int"),
+    ("mesh.data", 0, "mesh.data = 0"),
+])
+def test_invalid_values_are_named(path, value, message):
+  cfg = config_lib.base_config()
+  *parents, leaf = path.split(".")
+  node = cfg
+  for p in parents:
+    node = node[p]
+  with node.ignore_type():
+    node[leaf] = value
+  with pytest.raises(ValueError, match=message):
+    config_lib.validate(cfg)
+
+
+def test_all_losses_zero_is_rejected():
+  cfg = config_lib.base_config()
+  for k in cfg.loss:
+    cfg.loss[k] = 0.0
+  with pytest.raises(ValueError, match="at least one loss weight must be positive"):
+    config_lib.validate(cfg)
+
+
+def test_validated_config_is_locked():
+  cfg = config_lib.validate(config_lib.base_config())
+  with pytest.raises(AttributeError):
+    cfg.not_a_key = 1

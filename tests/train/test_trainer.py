@@ -1,0 +1,231 @@
+"""The trainer end to end on tiny data: configs, learning, sharding, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from sasmamba_jax import train
+from sasmamba_jax.train import checkpointing
+from test_config import load_config
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY_LIFTER = {"num_frames": 27, "dim": 16, "depth": 1}
+
+
+def tiny(config, data_dir, **overrides):
+  """``config`` on synthetic_motion/tiny with a tiny model and a few steps."""
+  config.dataset.name = "synthetic_motion/tiny"
+  config.dataset.data_dir = str(data_dir)
+  config.dataset.prepare_if_missing = False
+  if config.model.name != "mlp_baseline":
+    for k, v in TINY_LIFTER.items():
+      config.model.kwargs[k] = v
+  config.batch_size = 8
+  config.eval_batch_size = 16
+  config.max_steps = 4
+  config.log_every_steps = 1
+  config.eval_every_steps = 4
+  config.progress_bar = False
+  for path, value in overrides.items():
+    node = config
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+@pytest.fixture(scope="module")
+def data_dir(synthetic_tiny):
+  return pathlib.Path(synthetic_tiny.data_dir_root)
+
+
+def losses_of(workdir):
+  return [r["train/loss"] for r in map(json.loads, (workdir / "metrics.jsonl")
+                                       .read_text().splitlines()) if "train/loss" in r]
+
+
+@pytest.mark.parametrize("name,arg", [("h36m_sasmamba.py", None),
+                                      ("h36m_posemamba.py", "s"),
+                                      ("synthetic_mlp_baseline.py", None)])
+def test_configs_train_and_evaluate(name, arg, data_dir, tmp_path):
+  cfg = tiny(load_config(name, arg), data_dir)
+  results = train.train_and_evaluate(cfg, tmp_path)
+  assert np.isfinite(results["p1_mm"]) and results["per_action"]
+  saved = json.loads((tmp_path / "eval" / "step_4.json").read_text())
+  assert saved["p1_mm"] == results["p1_mm"] and "p2_mm" in saved
+  assert json.loads((tmp_path / "config.json").read_text())["model"]["name"] == (
+      cfg.model.name)
+  assert len(losses_of(tmp_path)) == 4
+  assert list((tmp_path / "tensorboard").iterdir())
+  assert (tmp_path / "checkpoints" / "4").is_dir() and (tmp_path / "best").is_dir()
+
+
+def test_mpi_inf_3dhp_config(mpi_manual, tmp_path):
+  cfg = load_config("mpi_inf_3dhp_sasmamba.py")
+  cfg.dataset.manual_dir = str(mpi_manual)
+  cfg.dataset.data_dir = str(tmp_path / "tfds")
+  cfg.dataset.prepare_if_missing = True
+  for k, v in TINY_LIFTER.items():
+    cfg.model.kwargs[k] = v
+  cfg.batch_size, cfg.eval_batch_size, cfg.max_steps = 4, 4, 2
+  cfg.progress_bar = False
+  results = train.train_and_evaluate(cfg, tmp_path / "run")
+  assert np.isfinite(results["mpjpe_mm"]) and 0 <= results["pck_pct"] <= 100
+
+
+def test_loss_falls(data_dir, tmp_path):
+  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=30,
+             eval_every_steps=30)
+  train.train_and_evaluate(cfg, tmp_path)
+  loss = losses_of(tmp_path)
+  assert np.mean(loss[-5:]) < 0.7 * np.mean(loss[:5]), loss
+
+
+def _state(trainer):
+  return jax.tree.map(np.asarray, {k: trainer.state[k] for k in ("params",
+                                                                 "model_state")})
+
+
+def test_resume_continues_exactly(data_dir, tmp_path):
+  def cfg(steps):
+    # The baseline has dropout (per-step randomness to reproduce) and BatchNorm
+    # statistics (non-parameter state to carry through the checkpoint).
+    return tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=steps,
+                eval_every_steps=100, checkpoint_every_steps=100)
+
+  straight = train.Trainer(cfg(6), tmp_path / "straight")
+  straight.run()
+  first = train.Trainer(cfg(3), tmp_path / "resumed")
+  first.run()
+  resumed = train.Trainer(cfg(6), tmp_path / "resumed")
+  resumed.run()
+  assert (tmp_path / "resumed" / "checkpoints" / "3").is_dir()
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+               _state(straight), _state(resumed))
+  assert losses_of(tmp_path / "resumed")[3:] == pytest.approx(
+      losses_of(tmp_path / "straight")[3:], rel=1e-6)
+
+
+def test_non_finite_loss_stops_without_overwriting(data_dir, tmp_path):
+  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=6,
+             checkpoint_every_steps=2, eval_every_steps=100)
+  trainer = train.Trainer(cfg, tmp_path)
+  step_fn = trainer._train_step  # pylint: disable=protected-access
+
+  def diverging(state, batch, step):
+    state, metrics = step_fn(state, batch, step)
+    if int(step) >= 3:  # From step 3 on the update blows up.
+      state = jax.tree.map(lambda x: x * np.nan if x.dtype.kind == "f" else x, state)
+      metrics = dict(metrics, loss=metrics["loss"] * np.nan)
+    return state, metrics
+
+  trainer._train_step = diverging  # pylint: disable=protected-access
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"loss at step 3 is nan; the last checkpoint \(step 2\)"):
+    trainer.run()
+  steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*"))
+  assert steps == [2]
+  # The good checkpoint is intact: a fresh trainer resumes from it with finite weights.
+  resumed = train.Trainer(cfg, tmp_path)
+  ckpt = checkpointing.Checkpointer(tmp_path, keep=3)
+  state, meta = ckpt.restore(
+      checkpointing.abstract_like(resumed.state),
+      resumed.task.train_iterator(resumed.train_source, batch_size=8, seed=0))
+  ckpt.close()
+  assert meta["step"] == 2
+  assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state))
+
+
+def test_missing_dataset_names_the_command(tmp_path):
+  cfg = load_config("synthetic_sasmamba.py")
+  cfg.dataset.data_dir = str(tmp_path / "empty")
+  cfg.dataset.prepare_if_missing = False
+  with pytest.raises(FileNotFoundError, match="experiments.prepare_data"):
+    train.Trainer(cfg, tmp_path / "run")
+
+
+def _run_script(script: str, env_extra: dict[str, str], timeout=600):
+  env = dict(os.environ, **env_extra)
+  return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
+                          cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+_SCRIPT = """
+import json, sys
+sys.path.insert(0, "tests/train")
+from test_trainer import tiny
+from test_config import load_config
+from sasmamba_jax import train
+cfg = tiny(load_config({config!r}), {data_dir!r}, max_steps=3,
+           eval_every_steps=3, **{overrides!r})
+results = train.train_and_evaluate(cfg, {workdir!r})
+print("RESULT", json.dumps({{"p1_mm": results["p1_mm"]}}))
+"""
+
+
+def test_eight_devices_match_one_device(data_dir, tmp_path):
+  one = tiny(load_config("synthetic_sasmamba.py"), data_dir, max_steps=3,
+             eval_every_steps=3)
+  train.train_and_evaluate(one, tmp_path / "one")
+  proc = _run_script(
+      _SCRIPT.format(config="synthetic_sasmamba.py", data_dir=str(data_dir),
+                     workdir=str(tmp_path / "eight"),
+                     overrides={"mesh.param_sharding": "fsdp"}),
+      {"XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+       "JAX_PLATFORMS": "cpu"})
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  assert losses_of(tmp_path / "eight") == pytest.approx(losses_of(tmp_path / "one"),
+                                                         rel=1e-4)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_over_jax_distributed(data_dir, tmp_path):
+  port = _free_port()
+  procs = []
+  for pid in range(2):
+    overrides = {"distributed.initialize": True,
+                 "distributed.coordinator_address": f"127.0.0.1:{port}",
+                 "distributed.num_processes": 2, "distributed.process_id": pid}
+    procs.append(_run_script(
+        _SCRIPT.format(config="synthetic_mlp_baseline.py", data_dir=str(data_dir),
+                       workdir=str(tmp_path / "run"),
+                       overrides=overrides), {"JAX_PLATFORMS": "cpu"}))
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  results = [json.loads(o.split("RESULT", 1)[1]) for o, _ in outs]
+  assert results[0] == results[1] and np.isfinite(results[0]["p1_mm"])
+  assert (tmp_path / "run" / "eval" / "step_3.json").is_file()
+
+
+def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
+  base = [sys.executable, "-m", "experiments.train",
+          "--config=configs/synthetic_mlp_baseline.py", f"--workdir={tmp_path}",
+          "--config.dataset.name=synthetic_motion/tiny",
+          f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
+          "--config.batch_size=8", "--config.eval_batch_size=32"]
+  ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                      check=False)
+  assert ok.returncode == 0, ok.stderr[-3000:]
+  assert (tmp_path / "eval" / "step_2.json").is_file()
+  bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
+                       capture_output=True, text=True, timeout=600, check=False)
+  assert bad.returncode != 0 and "lerning_rate" in bad.stderr
