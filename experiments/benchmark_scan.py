@@ -36,7 +36,7 @@ def main(argv):
   print()
   print(benchmarking.format_table(payload["results"], columns, markdown=True))
   path = benchmarking.save_results("benchmark_scan", payload, _RESULTS_DIR.value)
-  print(f"\nauto -> {payload['auto_resolves_to']}; saved {path}")
+  print(f"\nauto resolves to {payload['auto_resolves_to']}; saved {path}")
 
 
 if __name__ == "__main__":
