@@ -3,10 +3,12 @@
 Run (what ``make train`` does; the dataset builds itself first, in under a minute):
   python -m experiments.train --config=configs/synthetic_sasmamba.py --workdir=runs/quickstart
 
-A 2-pair SasMamba (dim 32, T = 27) trained with the official loss for a few epochs of
-``synthetic_motion/clips_27``. It trains and evaluates within 10 minutes on 2 CPU
-cores and clearly beats ``configs/synthetic_mlp_baseline.py`` (a per-frame MLP given
-the same steps): see the README's quickstart table for the numbers we measured.
+A 2-pair SasMamba (dim 16, T = 27, 60,555 parameters) trained with the official loss
+for 400 steps of batch 16 (0.85 epoch of ``synthetic_motion/clips_27``), then
+evaluated with the H36M protocol and flip test on the 1,008 test clips.
+Expected: P1 about 135 mm, P2 about 98 mm, against about 232 / 165 mm for
+``configs/synthetic_mlp_baseline.py`` (a per-frame MLP given the same steps); under
+10 minutes on 2 CPU cores (measured 9.6 min while another job shared the cores).
 """
 
 from sasmamba_jax.train.config import base_config
@@ -18,15 +20,16 @@ def get_config():
   c.dataset.prepare_if_missing = True
   c.model.name = "sasmamba"
   c.model.kwargs.num_frames = 27
-  c.model.kwargs.dim = 32
+  c.model.kwargs.dim = 16
   c.model.kwargs.depth = 2
   c.model.kwargs.drop_path_rate = 0.0
   c.optimizer.learning_rate = 2e-3
   c.optimizer.lr_decay_per_epoch = 0.9
   c.batch_size = 16
   c.eval_batch_size = 64
-  c.num_epochs = 6
+  c.num_epochs = 1
+  c.max_steps = 400
   c.log_every_steps = 20
-  c.eval_every_epochs = 2
+  c.eval_every_steps = 400
   c.early_stop_patience = 0
   return c

@@ -18,12 +18,12 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sasmamba_jax.ops import _common
 from sasmamba_jax.ops import scan_associative
 from sasmamba_jax.ops import scan_chunked
 from sasmamba_jax.ops import scan_pallas
+from sasmamba_jax.ops import scan_recurrent
 from sasmamba_jax.ops import scan_sequential
 
 # An implementation takes the validated arguments of ``selective_scan`` and returns
@@ -66,7 +66,7 @@ def _pure_jax(core) -> ScanImpl:
       h0 = jnp.zeros((u.shape[0], *A_g.shape), dtype)
     else:
       h0 = initial_state.astype(dtype).reshape(u.shape[0], *A_g.shape)
-    kwargs = {} if chunk_size is None or core is not scan_chunked.scan else {
+    kwargs = {} if chunk_size is None or core not in _CHUNKED_CORES else {
         "chunk_size": chunk_size}
     y, h_last = core(split(u), split(delta), A_g, B.astype(dtype), C.astype(dtype),
                      h0, **kwargs)
@@ -80,6 +80,9 @@ def _pure_jax(core) -> ScanImpl:
   return impl
 
 
+_CHUNKED_CORES = (scan_chunked.scan, scan_recurrent.scan)
+
+
 def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
   """(d, N) -> (G, dg, N)."""
   return A.astype(dtype).reshape(groups, A.shape[0] // groups, A.shape[1])
@@ -88,6 +91,7 @@ def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
 register_impl("sequential", _pure_jax(scan_sequential.scan))
 register_impl("associative", _pure_jax(scan_associative.scan))
 register_impl("chunked", _pure_jax(scan_chunked.scan))
+register_impl("sequential_vjp", _pure_jax(scan_recurrent.scan))
 register_impl("pallas", functools.partial(scan_pallas.scan, interpret=False),
               available=scan_pallas.can_run)
 # The same kernels run by the Pallas interpreter on any backend: slow, for tests and
@@ -142,20 +146,15 @@ def _validate(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
                        initial_state)
 
 
-# Below this many state elements (batch * L * channels * N) the sequential scan is the
-# fastest on CPU, forward and backward; above it the chunked scan wins the backward
-# and needs a fraction of the memory (experiments.benchmark_scan; README table).
-CPU_SEQUENTIAL_MAX_STATE = 2**27
-
-
 def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -> str:
   """Maps "auto" to a concrete implementation for the default backend and shape.
 
   The rule comes from ``experiments.benchmark_scan`` (README, "Selective scan"):
   a registered kernel that should win where it runs goes first (``AUTO_ORDER``);
-  otherwise on CPU the sequential scan for small problems and the chunked scan for
-  large ones, and on accelerators the chunked scan, which keeps memory bounded in L
-  where the associative scan's grows with L * N.
+  otherwise on CPU "sequential_vjp" (the fastest forward+backward at every shape we
+  measured, with memory bounded in L), and on accelerators "chunked" (parallel in
+  time inside chunks, memory bounded in L where the associative scan's grows with
+  L * N).
 
   Args:
     impl: a registered name or "auto".
@@ -169,13 +168,11 @@ def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -
       raise ValueError(f"selective_scan: impl {impl!r} cannot run on the "
                        f"{jax.default_backend()} backend; use impl='auto'")
     return impl
+  del shape  # The measured winners do not depend on it (yet).
   for preferred in AUTO_ORDER:
     if can_run(preferred):
       return preferred
-  if (jax.default_backend() == "cpu" and shape is not None
-      and int(np.prod(shape)) <= CPU_SEQUENTIAL_MAX_STATE):
-    return "sequential"
-  return "chunked"
+  return "sequential_vjp" if jax.default_backend() == "cpu" else "chunked"
 
 
 # Kernels that "auto" prefers wherever they can run, in order. The Pallas kernel is
@@ -207,9 +204,12 @@ def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
     impl: "sequential" (``lax.scan`` over time, the reference), "associative"
       (``lax.associative_scan`` over the whole sequence; memory O(b L d N)),
       "chunked" (parallel inside chunks, sequential across them; memory bounded in
-      L, also in the backward pass), or "auto" (see ``resolve_impl``).
-    chunk_size: steps per chunk for "chunked" (default 32) and the forward chunk of
-      the Pallas kernel (default 64); ignored otherwise.
+      L, also in the backward pass), "sequential_vjp" (sequential, with a
+      hand-written backward that recomputes inside chunks: fast on CPU, memory
+      bounded in L), "pallas" (GPU kernels), "pallas_interpret" (the same kernels
+      interpreted, for tests) or "auto" (see ``resolve_impl``).
+    chunk_size: steps per chunk of "chunked" (default 32), "sequential_vjp"
+      (default 32) and the forward of the Pallas kernel (default 64).
 
   Returns:
     y (batch, L, channels) in u's dtype, or (y, final_state).

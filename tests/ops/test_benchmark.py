@@ -15,7 +15,7 @@ def test_benchmark_runs_and_saves(tmp_path):
     assert row["fwd_ms"] > 0 and row["fwd_bwd_ms"] > 0
     assert row["fwd_bwd_speedup_vs_associative"] > 0
   assert rows["associative"]["fwd_bwd_speedup_vs_associative"] == 1.0
-  assert payload["environment"]["jax"] and payload["auto_resolves_to"] == {"tiny": "sequential"}
+  assert payload["environment"]["jax"] and payload["auto_resolves_to"] == {"tiny": "sequential_vjp"}
   path = benchmarking.save_results("benchmark_scan", payload, tmp_path)
   assert json.loads(path.read_text())["results"] == payload["results"]
 

@@ -16,7 +16,7 @@ from scan_reference import make_inputs
 from scan_reference import numpy_scan
 from scan_reference import x64
 
-PURE_JAX_IMPLS = ("sequential", "associative", "chunked")
+PURE_JAX_IMPLS = ("sequential", "associative", "chunked", "sequential_vjp")
 
 
 def run(impl, args, softplus, **kwargs):
@@ -40,7 +40,7 @@ def test_forward_matches_numpy(impl, length, groups, options):
                      with_z=full, with_bias=full, with_state=full)
   if not full:
     args["delta"] = np.abs(args["delta"])
-  kwargs = {"chunk_size": 16} if impl == "chunked" else {}
+  kwargs = {"chunk_size": 16} if impl in ("chunked", "sequential_vjp") else {}
   y, h = run(impl, args, softplus=full, **kwargs)
   y_ref, h_ref = numpy_scan(**args, delta_softplus=full)
   scale = np.abs(y_ref).max()
@@ -50,10 +50,11 @@ def test_forward_matches_numpy(impl, length, groups, options):
   assert y.dtype == jnp.float32 and h.dtype == jnp.float32
 
 
+@pytest.mark.parametrize("impl", ["chunked", "sequential_vjp"])
 @pytest.mark.parametrize("chunk_size", [1, 5, 16, 64, 1000])
-def test_chunked_any_chunk_size(chunk_size):
+def test_any_chunk_size(impl, chunk_size):
   args = make_inputs(3, 1, 50, 4, 3, 2)
-  y, h = run("chunked", args, softplus=True, chunk_size=chunk_size)
+  y, h = run(impl, args, softplus=True, chunk_size=chunk_size)
   y_ref, h_ref = numpy_scan(**args, delta_softplus=True)
   np.testing.assert_allclose(np.asarray(y), y_ref, atol=2e-5 * np.abs(y_ref).max())
   np.testing.assert_allclose(np.asarray(h), h_ref, atol=2e-5 * np.abs(h_ref).max())
@@ -90,7 +91,7 @@ def test_sequential_gradients_match_finite_differences():
                                  err_msg=f"d loss / d {name}")
 
 
-@pytest.mark.parametrize("impl", ["associative", "chunked"])
+@pytest.mark.parametrize("impl", ["associative", "chunked", "sequential_vjp"])
 @pytest.mark.parametrize("groups", [1, 4])
 def test_gradients_match_sequential(impl, groups):
   args = make_inputs(5, 2, 37, 8, 4, groups, with_state=True)
@@ -98,7 +99,7 @@ def test_gradients_match_sequential(impl, groups):
   rng = np.random.default_rng(1)
   weights = (jnp.asarray(rng.normal(size=args["u"].shape), jnp.float32),
              jnp.asarray(rng.normal(size=args["initial_state"].shape), jnp.float32))
-  kwargs = {"chunk_size": 8} if impl == "chunked" else {}
+  kwargs = {"chunk_size": 8} if impl in ("chunked", "sequential_vjp") else {}
   grads = jax.jit(jax.grad(_loss_fn(impl, weights, **kwargs)))(args)
   ref = jax.jit(jax.grad(_loss_fn("sequential", weights)))(args)
   for name in GRAD_ARGS:
@@ -144,7 +145,7 @@ def test_bfloat16_inputs(impl):
   assert g.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(g.astype(jnp.float32))))
 
 
-@pytest.mark.parametrize("impl", ["sequential", "chunked"])
+@pytest.mark.parametrize("impl", ["sequential", "chunked", "sequential_vjp"])
 def test_long_sequence_is_finite(impl):
   length = 100_000
   args = make_inputs(13, 1, length, 4, 4, 1)
@@ -217,9 +218,8 @@ def test_shape_errors(change, message):
 def test_auto_rule_on_cpu():
   if jax.default_backend() != "cpu":
     pytest.skip("the rule under test is the CPU one")
-  assert dispatch.resolve_impl("auto", shape=(16, 459, 256, 16)) == "sequential"
-  assert dispatch.resolve_impl("auto", shape=(16, 4131, 512, 16)) == "chunked"
-  assert dispatch.resolve_impl("auto") == "chunked"
+  assert dispatch.resolve_impl("auto", shape=(16, 459, 256, 16)) == "sequential_vjp"
+  assert dispatch.resolve_impl("auto", shape=(16, 4131, 512, 16)) == "sequential_vjp"
 
 
 def test_unknown_impl_and_bad_chunk_size():
