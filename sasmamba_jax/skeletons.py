@@ -198,3 +198,53 @@ def coco_to_h36m(keypoints: np.ndarray) -> np.ndarray:
   for h36m_joint, coco_joint in direct.items():
     out[..., h36m_joint, :] = k[..., coco_joint, :]
   return out
+
+
+# Joint gathers of the direction-0 scan of PoseMamba and SasMamba (REFERENCE sections
+# 2 and 3): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
+# gather is a (J,) index array with ``gathered[..., j, :] = x[..., g[j], :]``.
+
+# PoseMamba's "local limb" gather, as hard-coded for 17 H36M joints by the official code.
+POSEMAMBA_LIMB_GATHER_H36M: tuple[int, ...] = (
+    0, 0, 1, 2, 3, 0, 4, 5, 6, 8, 11, 12, 13, 8, 14, 15, 16)
+
+# SasMamba's stride gathers (strides 2 and 3), as hard-coded for 17 joints officially.
+SASMAMBA_STRIDES: tuple[int, ...] = (2, 3)
+
+
+def stride_gather(num_joints: int, stride: int) -> tuple[int, ...]:
+  """Joints sampled every ``stride``; each joint takes the most recent sampled one.
+
+  ``g[j] = stride * (j // stride)``; for 17 joints and strides 2 and 3 this is exactly
+  the official SasMamba pair of index lists. It depends on array order only, so it
+  applies unchanged to any layout (the official MPI-INF-3DHP runs use it that way).
+  """
+  if num_joints < 1 or stride < 1:
+    raise ValueError(f"stride_gather: need num_joints >= 1 and stride >= 1, got "
+                     f"{num_joints} and {stride}")
+  return tuple(stride * (j // stride) for j in range(num_joints))
+
+
+def sasmamba_gathers(num_joints: int = 17,
+                     strides: tuple[int, ...] = SASMAMBA_STRIDES
+                     ) -> tuple[tuple[int, ...], ...]:
+  """The direction-0 gathers of SasMamba for ``num_joints`` joints."""
+  return tuple(stride_gather(num_joints, s) for s in strides)
+
+
+def posemamba_limb_gather(skeleton: Skeleton = H36M) -> tuple[int, ...]:
+  """PoseMamba's local-limb gather expressed in ``skeleton``'s joint order.
+
+  The official list is defined on H36M joint names; for MPI-INF-3DHP-17 the same
+  name-to-name pairs are re-indexed into that layout. (The official code applies the
+  H36M index list unchanged to whatever 17 joints it gets: to reproduce a checkpoint
+  trained that way on MPI-INF-3DHP, pass ``POSEMAMBA_LIMB_GATHER_H36M`` instead.)
+  COCO lacks pelvis, spine and thorax, so it has no such gather.
+  """
+  if skeleton.name == H36M.name:
+    return POSEMAMBA_LIMB_GATHER_H36M
+  if skeleton.name == MPI_INF_3DHP.name:
+    h36m_of_mpi = np.argsort(_MPI_TO_H36M)  # MPI joint -> H36M joint of the same name.
+    return tuple(int(_MPI_TO_H36M[POSEMAMBA_LIMB_GATHER_H36M[h]]) for h in h36m_of_mpi)
+  raise ValueError(f"posemamba_limb_gather: no limb gather is defined for the "
+                   f"{skeleton.name} layout; pass joint_gathers explicitly")

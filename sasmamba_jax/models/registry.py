@@ -1,0 +1,119 @@
+"""Model registry: ``create(name, **overrides)`` builds any registered lifter.
+
+  model = create("sasmamba")                              # official SasMamba, T <= 243
+  model = create("posemamba_s", num_frames=729, dtype="bfloat16")
+  model = create("sasmamba", num_joints=17, in_channels=3, num_frames=27)  # 3DHP
+  model = create("mlp_baseline")
+
+Every model maps (batch, T, J, in_channels) -> (batch, T, J, 3) float32 and is an
+``nnx.Module`` in training mode (``model.eval()`` for inference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from flax import nnx
+
+from sasmamba_jax.models.mamba_lifter import LifterConfig
+from sasmamba_jax.models.mamba_lifter import MambaLifter
+from sasmamba_jax.models.mamba_lifter import posemamba_config
+from sasmamba_jax.models.mamba_lifter import sasmamba_config
+from sasmamba_jax.models.mlp_baseline import MlpBaseline
+from sasmamba_jax.models.mlp_baseline import MlpBaselineConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A registered model: how to build its config and module, and where it comes from."""
+
+  name: str
+  make_config: Callable[..., Any]
+  make_model: Callable[..., nnx.Module]
+  description: str
+
+
+def _lifter(make: Callable[..., LifterConfig], **defaults: Any):
+  return lambda **overrides: make(**{**defaults, **overrides})
+
+
+_SPECS = [
+    # Official SasMamba H36M configuration (REFERENCE section 3).
+    ModelSpec("sasmamba", _lifter(sasmamba_config, dim=64, depth=5), MambaLifter,
+              "SasMamba, official H36M configuration (dim 64, 5 pairs, T 243)"),
+    # Larger SasMamba variants: ours, not from the paper. They follow PoseMamba's
+    # B and L widths/depths so that the two families can be compared at equal size.
+    ModelSpec("sasmamba_b", _lifter(sasmamba_config, dim=128, depth=10), MambaLifter,
+              "SasMamba-B (ours): dim 128, 10 pairs"),
+    ModelSpec("sasmamba_l", _lifter(sasmamba_config, dim=128, depth=20), MambaLifter,
+              "SasMamba-L (ours): dim 128, 20 pairs"),
+    # PoseMamba official configs (S, B, L) and the paper's X (REFERENCE section 2).
+    ModelSpec("posemamba_s", _lifter(posemamba_config, dim=64, depth=10), MambaLifter,
+              "PoseMamba-S (dim 64, 10 pairs)"),
+    ModelSpec("posemamba_b", _lifter(posemamba_config, dim=128, depth=10), MambaLifter,
+              "PoseMamba-B (dim 128, 10 pairs)"),
+    ModelSpec("posemamba_l", _lifter(posemamba_config, dim=128, depth=20), MambaLifter,
+              "PoseMamba-L (dim 128, 20 pairs)"),
+    ModelSpec("posemamba_x", _lifter(posemamba_config, dim=256, depth=20), MambaLifter,
+              "PoseMamba-X (paper only: dim 256, 20 pairs)"),
+    ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
+              "Martinez et al. 2017 per-frame residual MLP (width 1024, 2 stages)"),
+]
+_REGISTRY = {spec.name: spec for spec in _SPECS}
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def _spec(name: str) -> ModelSpec:
+  try:
+    return _REGISTRY[name]
+  except KeyError:
+    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODEL_NAMES)}"
+                     ) from None
+
+
+def get_config(name: str, **overrides: Any) -> LifterConfig | MlpBaselineConfig:
+  """The config of model ``name`` with ``overrides`` (config fields) applied."""
+  spec = _spec(name)
+  try:
+    return spec.make_config(**overrides)
+  except TypeError as e:  # An unknown field name.
+    fields = [f.name for f in dataclasses.fields(spec.make_config())]
+    raise ValueError(f"{name}: bad option ({e}); options: {', '.join(fields)}") from None
+
+
+def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
+           **overrides: Any) -> nnx.Module:
+  """Builds model ``name``.
+
+  Args:
+    name: one of ``MODEL_NAMES``.
+    rngs: the ``nnx.Rngs`` for parameters and dropout / stochastic depth (default
+      ``nnx.Rngs(seed)``).
+    seed: seed of the default ``rngs``.
+    **overrides: config fields, e.g. ``num_frames``, ``num_joints``, ``in_channels``,
+      ``joint_gathers``, ``dtype``, ``impl``, ``drop_path_rate``,
+      ``official_gradients``.
+
+  Returns:
+    The model, in training mode.
+  """
+  config = get_config(name, **overrides)
+  return _spec(name).make_model(config, rngs=rngs if rngs is not None else nnx.Rngs(seed))
+
+
+def create_abstract(name: str, **overrides: Any) -> nnx.Module:
+  """The model with ``jax.ShapeDtypeStruct`` in place of arrays (no computation)."""
+  return nnx.eval_shape(lambda: create(name, **overrides))
+
+
+def count_parameters(model: nnx.Module) -> int:
+  """Number of trainable parameter elements (``nnx.Param``), as PyTorch counts them."""
+  return int(sum(np.prod(leaf.shape, dtype=np.int64)
+                 for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+
+def describe(name: str) -> str:
+  return _spec(name).description

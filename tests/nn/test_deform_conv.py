@@ -1,0 +1,144 @@
+"""Depthwise deformable convolution against a loop-by-loop NumPy transcription of
+torchvision's ``deform_conv2d`` (DCNv1, no mask, groups = channels)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sasmamba_jax.nn.deform_conv import DeformableDepthwiseConv
+from sasmamba_jax.nn.deform_conv import deform_conv2d
+
+
+def _bilinear(img, y, x):
+  """torchvision's bilinear_interpolate for one channel image (H, W)."""
+  h, w = img.shape
+  if y <= -1 or y >= h or x <= -1 or x >= w:
+    return 0.0
+  y0, x0 = int(np.floor(y)), int(np.floor(x))
+  ly, lx = y - y0, x - x0
+  val = 0.0
+  for cy, cx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                     (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+    if 0 <= cy < h and 0 <= cx < w:
+      val += wt * img[cy, cx]
+  return val
+
+
+def _reference(x, offset, weight, bias, stride, pad, dil):
+  """x (B, C, H, W), offset (B, 2 kh kw, Ho, Wo), weight (C, 1, kh, kw): NCHW as torch."""
+  b, c, h, w = x.shape
+  kh, kw = weight.shape[2:]
+  ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+  wo = (w + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+  out = np.zeros((b, c, ho, wo))
+  for n in range(b):
+    for oy in range(ho):
+      for ox in range(wo):
+        for i in range(kh):
+          for j in range(kw):
+            t = i * kw + j
+            y = oy * stride[0] - pad[0] + i * dil[0] + offset[n, 2 * t, oy, ox]
+            xx = ox * stride[1] - pad[1] + j * dil[1] + offset[n, 2 * t + 1, oy, ox]
+            for ch in range(c):
+              out[n, ch, oy, ox] += weight[ch, 0, i, j] * _bilinear(x[n, ch], y, xx)
+  return out + bias[None, :, None, None]
+
+
+@pytest.mark.parametrize("kernel,stride,pad,dil,scale", [
+    ((3, 3), (1, 1), (1, 1), (1, 1), 1.5),
+    ((3, 3), (1, 1), (1, 1), (1, 1), 6.0),  # Many samples fall outside the grid.
+    ((3, 5), (2, 1), (1, 2), (1, 1), 1.0),
+    ((3, 3), (1, 2), (2, 1), (2, 1), 2.0),
+])
+def test_matches_torchvision_semantics(kernel, stride, pad, dil, scale):
+  rng = np.random.RandomState(0)
+  b, c, h, w = 2, 3, 7, 6
+  kh, kw = kernel
+  ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+  wo = (w + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+  x = rng.randn(b, c, h, w).astype(np.float32)
+  offset = (rng.randn(b, 2 * kh * kw, ho, wo) * scale).astype(np.float32)
+  weight = rng.randn(c, 1, kh, kw).astype(np.float32)
+  bias = rng.randn(c).astype(np.float32)
+  expected = _reference(x.astype(np.float64), offset.astype(np.float64),
+                        weight.astype(np.float64), bias.astype(np.float64),
+                        stride, pad, dil)
+  got = deform_conv2d(jnp.asarray(x.transpose(0, 2, 3, 1)),
+                      jnp.asarray(offset.transpose(0, 2, 3, 1)),
+                      jnp.asarray(weight.transpose(2, 3, 1, 0)), jnp.asarray(bias),
+                      stride=stride, padding=pad, dilation=dil)
+  np.testing.assert_allclose(np.asarray(got).transpose(0, 3, 1, 2), expected,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_zero_offsets_equal_depthwise_conv():
+  rng = np.random.RandomState(1)
+  x = jnp.asarray(rng.randn(2, 9, 5, 4), jnp.float32)
+  kernel = jnp.asarray(rng.randn(3, 3, 1, 4), jnp.float32)
+  got = deform_conv2d(x, jnp.zeros((2, 9, 5, 18)), kernel, padding=1)
+  want = jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      feature_group_count=4)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_integer_offsets_shift_and_border_is_zero():
+  x = jnp.arange(1.0, 13.0).reshape(1, 4, 3, 1)
+  kernel = jnp.zeros((1, 1, 1, 1)).at[0, 0, 0, 0].set(1.0)
+  offset = jnp.zeros((1, 4, 3, 2)).at[..., 0].set(1.0)  # Sample one row down.
+  got = deform_conv2d(x, offset, kernel)[0, :, :, 0]
+  np.testing.assert_array_equal(got[:3], x[0, 1:, :, 0])
+  np.testing.assert_array_equal(got[3], jnp.zeros(3))  # y = 4 >= H: outside.
+  # Half-way past the last row: only the in-grid corner contributes.
+  half = deform_conv2d(x, offset * 0.5, kernel)[0, 3, :, 0]
+  np.testing.assert_allclose(half, 0.5 * x[0, 3, :, 0])
+
+
+def test_offset_gradient_matches_finite_differences():
+  rng = np.random.RandomState(2)
+  x = jnp.asarray(rng.randn(1, 6, 5, 2), jnp.float32)
+  kernel = jnp.asarray(rng.randn(3, 3, 1, 2), jnp.float32)
+  # Fractional offsets away from integers, where the sampling is smooth.
+  shape = (1, 6, 5, 18)
+  offset = jnp.asarray(rng.randint(-2, 2, shape) + rng.uniform(0.2, 0.8, shape),
+                       jnp.float32)
+  w = jnp.asarray(rng.randn(1, 6, 5, 2), jnp.float32)
+  loss = lambda x, o: jnp.sum(deform_conv2d(x, o, kernel, padding=1) * w)
+  gx, go = jax.grad(loss, argnums=(0, 1))(x, offset)
+  for arg, grad in ((0, gx), (1, go)):
+    v = jnp.asarray(rng.randn(*(x if arg == 0 else offset).shape), jnp.float32)
+    eps = 1e-2
+    plus = [x, offset]
+    minus = [x, offset]
+    plus[arg] = plus[arg] + eps * v
+    minus[arg] = minus[arg] - eps * v
+    fd = (loss(*plus) - loss(*minus)) / (2 * eps)
+    np.testing.assert_allclose(fd, jnp.sum(grad * v), rtol=2e-3)
+
+
+def test_module_shapes_init_and_dtype():
+  conv = DeformableDepthwiseConv(6, 3, rngs=nnx.Rngs(0))
+  assert conv.kernel.shape == (3, 3, 1, 6) and conv.bias.shape == (6,)
+  assert conv.offset_conv.kernel.shape == (3, 3, 6, 18)
+  assert float(jnp.max(jnp.abs(conv.kernel[...]))) <= 1 / 3  # U(+-1/sqrt(9)).
+  x = jax.random.normal(jax.random.key(0), (2, 5, 4, 6))
+  apply = nnx.jit(lambda m, x: m(x))
+  assert apply(conv, x).shape == (2, 5, 4, 6)
+  half = DeformableDepthwiseConv(6, 3, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+  out = apply(half, x.astype(jnp.bfloat16))
+  assert out.dtype == jnp.bfloat16
+  np.testing.assert_allclose(out.astype(jnp.float32), apply(conv, x), atol=0.1)
+
+
+def test_shape_errors():
+  x = jnp.zeros((1, 4, 4, 2))
+  with pytest.raises(ValueError, match="offset must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 9)), jnp.zeros((3, 3, 1, 2)), padding=1)
+  with pytest.raises(ValueError, match="kernel must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), jnp.zeros((3, 3, 2, 2)), padding=1)
+  with pytest.raises(ValueError, match="x must be"):
+    deform_conv2d(x[0], jnp.zeros((1, 4, 4, 18)), jnp.zeros((3, 3, 1, 2)))
+  with pytest.raises(ValueError, match="odd"):
+    DeformableDepthwiseConv(2, 2, rngs=nnx.Rngs(0))
