@@ -67,6 +67,25 @@ class Checkpointer:
           "one.") from e
     return restored.state, dict(restored.meta)
 
+  def restore_state(self, abstract_state: Any, *, best: bool = True
+                    ) -> tuple[Any, dict[str, Any]]:
+    """Restores only the train state and metadata: the best one, or the latest."""
+    manager = self.best if best and self.best.latest_step() is not None else self.latest
+    step = manager.latest_step()
+    if step is None:
+      raise CheckpointRestoreError(
+          f"no checkpoint in {manager.directory.parent}: expected a training run's "
+          "workdir (with checkpoints/ or best/)")
+    try:
+      restored = manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+    except Exception as e:  # Orbax raises many types; all mean the same to a user.
+      raise CheckpointRestoreError(
+          f"could not restore the checkpoint at step {step} in {manager.directory}: "
+          f"{type(e).__name__}: {e}. Evaluate it with the config it was trained "
+          "with.") from e
+    return restored.state, dict(restored.meta)
+
   def wait(self) -> None:
     self.latest.wait_until_finished()
     self.best.wait_until_finished()

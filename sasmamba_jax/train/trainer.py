@@ -70,6 +70,54 @@ def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int
   return tx, schedule
 
 
+def init_train_state(task: tasks.Task, tx: optax.GradientTransformation, seed: int
+                     ) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any]]:
+  """Builds the task's model; returns ``split_train_state`` of it."""
+  return split_train_state(task.build_model(nnx.Rngs(params=seed, dropout=seed + 1)),
+                           tx)
+
+
+def split_train_state(model: nnx.Module, tx: optax.GradientTransformation
+                      ) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any]]:
+  """(graphdef, rng state, train state) of ``model``.
+
+  Parameters are trained; other variables (BatchNorm statistics, stochastic-depth
+  rates) are carried from step to step in ``state["model_state"]``; RNG variables
+  are reseeded from (seed, step) every step, so they stay outside the state.
+  """
+  graphdef, params, rest, model_state = nnx.split(model, nnx.Param, nnx.RngState,
+                                                  _CARRIED)
+  return graphdef, rest, {"params": params, "model_state": model_state,
+                          "opt_state": tx.init(params)}
+
+
+def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.Task,
+                    tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    key: jax.Array):
+  """The pure train step ``(state, batch, step) -> (state, metrics)`` to jit."""
+
+  # The RNG variables (``rest``) are constants of the computation: reseed replaces
+  # them from (key, step) at every step.
+  def train_step(state, batch, step):
+    # Rebuilt here (tree.map makes new Variables) so they belong to this trace.
+    model = nnx.merge(graphdef, state["params"], jax.tree.map(lambda x: x, rest),
+                      state["model_state"])
+    nnx.reseed(model, dropout=jax.random.fold_in(key, step))
+    # nnx.value_and_grad differentiates the Params and carries the other state
+    # updates (BatchNorm statistics) out of the transform into ``model``.
+    (loss, metrics), grads = nnx.value_and_grad(
+        task.loss, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model, batch)
+    model_state = nnx.state(model, _CARRIED)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
+                   learning_rate=schedule(step))
+    return {"params": params, "model_state": model_state,
+            "opt_state": opt_state}, metrics
+
+  return train_step
+
+
 @dataclasses.dataclass
 class _RunMeta:
   step: int = 0
@@ -127,48 +175,26 @@ class Trainer:
     self.checkpoint_every = c.checkpoint_every_steps or self.eval_every
 
     self.tx, self.schedule = make_optimizer(c, self.steps_per_epoch)
-    model = self.task.build_model(nnx.Rngs(params=c.seed, dropout=c.seed + 1))
-    # Parameters are trained; other variables (BatchNorm statistics) are carried
-    # from step to step; RNG variables are reseeded from (seed, step) every step.
-    self.graphdef, params, self.rest, model_state = nnx.split(
-        model, nnx.Param, nnx.RngState, _CARRIED)
-    self.num_params = sum(x.size for x in jax.tree.leaves(params))
-    state = {"params": params, "model_state": model_state,
-             "opt_state": self.tx.init(params)}
-    self.state_shardings = sharding.state_shardings(state, self.mesh,
-                                                    c.mesh.param_sharding)
-    self.state = sharding.put(state, self.state_shardings)
     self.batch_sharding = sharding.batch_sharding(self.mesh)
     self._key = jax.random.key(c.seed)
+    self.set_model(self.task.build_model(nnx.Rngs(params=c.seed, dropout=c.seed + 1)))
+
+  def set_model(self, model: nnx.Module) -> None:
+    """Trains / evaluates ``model`` (e.g. one loaded from an official checkpoint)."""
+    self.graphdef, self.rest, state = split_train_state(model, self.tx)
+    self.num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
+    self.state_shardings = sharding.state_shardings(state, self.mesh,
+                                                    self.config.mesh.param_sharding)
+    self.state = sharding.put(state, self.state_shardings)
     self._train_step = self._compile_train_step()
     self._predict = self._compile_predict()
 
   # ---------------------------------------------------------------- steps
   def _compile_train_step(self):
-    graphdef, task, tx, schedule, base_key, rest = (
-        self.graphdef, self.task, self.tx, self.schedule, self._key, self.rest)
-
-    # The RNG variables (``rest``) are constants of the computation: reseed replaces
-    # them from (seed, step) at every step.
-    def train_step(state, batch, step):
-      # Rebuilt here (tree.map makes new Variables) so they belong to this trace.
-      model = nnx.merge(graphdef, state["params"], jax.tree.map(lambda x: x, rest),
-                        state["model_state"])
-      nnx.reseed(model, dropout=jax.random.fold_in(base_key, step))
-      # nnx.value_and_grad differentiates the Params and carries the other state
-      # updates (BatchNorm statistics) out of the transform into ``model``.
-      (loss, metrics), grads = nnx.value_and_grad(
-          task.loss, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model, batch)
-      model_state = nnx.state(model, _CARRIED)
-      updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-      params = optax.apply_updates(state["params"], updates)
-      metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
-                     learning_rate=schedule(step))
-      return {"params": params, "model_state": model_state,
-              "opt_state": opt_state}, metrics
-
+    step_fn = make_train_step(self.graphdef, self.rest, self.task, self.tx,
+                              self.schedule, self._key)
     repl = sharding.replicated(self.mesh)
-    return jax.jit(train_step,
+    return jax.jit(step_fn,
                    in_shardings=(self.state_shardings, self.batch_sharding, repl),
                    out_shardings=(self.state_shardings, repl), donate_argnums=(0,))
 

@@ -229,3 +229,23 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
   bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=600, check=False)
   assert bad.returncode != 0 and "lerning_rate" in bad.stderr
+
+
+def test_train_benchmark_runs(tmp_path):
+  from sasmamba_jax import benchmarking  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax.train import benchmark  # pylint: disable=g-import-not-at-top
+  payload = benchmark.run(["mlp_baseline"], batch=4, frames=9, repeats=1)
+  (row,) = payload["results"]
+  assert row["clips_per_s"] > 0 and row["params"] == 4_296_755
+  assert benchmarking.save_results("benchmark_train", payload, tmp_path).is_file()
+
+
+def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):
+  cfg = tiny(load_config("synthetic_sasmamba.py"), data_dir, max_steps=2,
+             eval_every_steps=2, compute_dtype="bfloat16",
+             **{"optimizer.grad_clip_norm": 0.5})
+  trainer = train.Trainer(cfg, tmp_path)
+  results = trainer.run()
+  assert np.isfinite(results["p1_mm"])
+  # Parameters stay float32 whatever the compute dtype.
+  assert {x.dtype for x in jax.tree.leaves(trainer.state["params"])} == {np.dtype("float32")}
