@@ -8,7 +8,8 @@ for 400 steps of batch 16 (0.85 epoch of ``synthetic_motion/clips_27``), then
 evaluated with the H36M protocol and flip test on the 1,008 test clips.
 Expected: P1 about 135 mm, P2 about 98 mm, against about 232 / 165 mm for
 ``configs/synthetic_mlp_baseline.py`` (a per-frame MLP given the same steps); under
-10 minutes on 2 CPU cores (measured 9.6 min while another job shared the cores).
+10 minutes on 2 CPU cores (measured 6.7 min on an idle 2-core machine, dataset
+build included).
 """
 
 from sasmamba_jax.train.config import base_config

@@ -33,4 +33,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Orbax and TFDS log every file operation at INFO; --verbosity=0 brings them back.
+  flags.FLAGS.set_default("verbosity", -1)
   app.run(main)
