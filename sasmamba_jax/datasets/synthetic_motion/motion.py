@@ -284,11 +284,18 @@ def _waving(rng: np.random.Generator, t: np.ndarray) -> Motion:
   return Motion(angles, None, anchor, np.zeros_like(t))
 
 
+def _event_times(rng: np.random.Generator, end: float, low: float, high: float
+                 ) -> list[float]:
+  """0, then gaps drawn from U(low, high) until the times pass ``end`` (seconds)."""
+  times = [0.0]
+  while times[-1] < end:
+    times.append(times[-1] + rng.uniform(low, high))
+  return times
+
+
 def _reaching(rng: np.random.Generator, t: np.ndarray) -> Motion:
   angles, anchor = _standing(rng, t)
-  times = [0.0]
-  while times[-1] < t[-1]:
-    times.append(times[-1] + rng.uniform(0.9, 1.6))
+  times = _event_times(rng, t[-1], 0.9, 1.6)
   times = np.asarray(times + [times[-1] + 1.0])
   k = len(times)
   # Alternate reach and rest keyframes; some reaches go low (bending down).
@@ -315,9 +322,7 @@ def _reaching(rng: np.random.Generator, t: np.ndarray) -> Motion:
 
 def _turning(rng: np.random.Generator, t: np.ndarray) -> Motion:
   angles, anchor = _standing(rng, t)
-  times = [0.0]
-  while times[-1] < t[-1]:
-    times.append(times[-1] + rng.uniform(1.0, 2.0))
+  times = _event_times(rng, t[-1], 1.0, 2.0)
   steps = rng.choice([-1.0, 1.0], len(times)) * rng.uniform(0.5 * np.pi, np.pi,
                                                            len(times))
   steps[0] = 0.0
