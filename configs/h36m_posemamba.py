@@ -23,13 +23,13 @@ def get_config(arg: str = "s"):
   if variant not in VARIANTS or inputs not in ("", "sh", "gt"):
     raise ValueError("configs/h36m_posemamba.py takes VARIANT[,gt] with VARIANT in "
                      f"{VARIANTS}, got {arg!r}")
-  c = base_config()
+  c = base_config("lifting_3d")
   c.dataset.name = f"h36m/{inputs or 'sh'}_243"
   c.model.name = f"posemamba_{variant}"
   c.model.kwargs.num_frames = 243
   c.optimizer.learning_rate = 2e-4
   c.optimizer.weight_decay = 0.01
-  c.loss.temporal_consistency = 0.5
+  c.task.loss.temporal_consistency = 0.5
   c.batch_size = 4
   c.eval_batch_size = 16
   c.num_epochs = 120

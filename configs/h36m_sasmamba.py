@@ -18,7 +18,7 @@ from sasmamba_jax.train.config import base_config
 def get_config(arg: str = "sh"):
   if arg not in ("sh", "gt"):
     raise ValueError(f"configs/h36m_sasmamba.py takes 'sh' or 'gt', got {arg!r}")
-  c = base_config()
+  c = base_config("lifting_3d")
   c.dataset.name = f"h36m/{arg}_243"
   c.model.name = "sasmamba"
   c.model.kwargs.num_frames = 243

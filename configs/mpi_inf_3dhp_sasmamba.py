@@ -17,11 +17,11 @@ from sasmamba_jax.train.config import base_config
 def get_config(arg: str = "27"):
   if arg not in ("27", "81", "243"):
     raise ValueError(f"configs/mpi_inf_3dhp_sasmamba.py takes 27, 81 or 243, got {arg!r}")
-  c = base_config()
+  c = base_config("lifting_3d")
   c.dataset.name = f"mpi_inf_3dhp/clips_{arg}"
-  c.dataset.skeleton = "mpi_inf_3dhp"
-  c.dataset.protocol = "mpi_inf_3dhp"
-  c.dataset.constant_confidence = True
+  c.task.skeleton = "mpi_inf_3dhp"
+  c.task.protocol = "mpi_inf_3dhp"
+  c.task.constant_confidence = True
   c.model.name = "sasmamba"
   c.model.kwargs.num_frames = int(arg)
   c.batch_size = 16

@@ -16,7 +16,7 @@ from sasmamba_jax.train.config import base_config
 
 
 def get_config():
-  c = base_config()
+  c = base_config("lifting_3d")
   c.dataset.name = "synthetic_motion/clips_27"
   c.dataset.prepare_if_missing = True
   c.model.name = "sasmamba"

@@ -7,12 +7,12 @@
 Results go to benchmarks/results/benchmark_models_<backend>_<device>.json.
 """
 
-from absl import app
 from absl import flags
 
 from sasmamba_jax import benchmarking
+from sasmamba_jax import cli
 from sasmamba_jax import models
-from sasmamba_jax.models import benchmark
+from sasmamba_jax.benchmarking import models as benchmark
 
 _MODELS = flags.DEFINE_list("models", list(models.MODEL_NAMES), "Models to run.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Clips per forward call.")
@@ -26,16 +26,13 @@ _RESULTS_DIR = flags.DEFINE_string("results_dir", str(benchmarking.RESULTS_DIR),
 
 
 def main(argv):
-  del argv
+  cli.reject_extra_args(argv)
   payload = benchmark.run(_MODELS.value, batch=_BATCH.value, frames=_FRAMES.value,
                           repeats=_REPEATS.value, flops=_FLOPS.value, dtype=_DTYPE.value)
   columns = ["model", "params", "gflops_per_frame", "frames_per_s", "ms_per_clip_batch",
              "mem_estimate_mib", "device_peak_mib", "compile_s"]
-  print()
-  print(benchmarking.format_table(payload["results"], columns))
-  path = benchmarking.save_results("benchmark_models", payload, _RESULTS_DIR.value)
-  print(f"\nsaved {path}")
+  benchmarking.report("benchmark_models", payload, columns, _RESULTS_DIR.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -6,11 +6,11 @@
 Results go to benchmarks/results/benchmark_scan_<backend>_<device>.json.
 """
 
-from absl import app
 from absl import flags
 
 from sasmamba_jax import benchmarking
-from sasmamba_jax.ops import benchmark
+from sasmamba_jax import cli
+from sasmamba_jax.benchmarking import scan as benchmark
 
 _SHAPES = flags.DEFINE_list("shapes", ["small", "posemamba_s"],
                             f"Shapes to run: {', '.join(benchmark.SHAPES)}.")
@@ -24,20 +24,16 @@ _RESULTS_DIR = flags.DEFINE_string("results_dir", str(benchmarking.RESULTS_DIR),
 
 
 def main(argv):
-  del argv
+  cli.reject_extra_args(argv)
   impls = _IMPLS.value or benchmark.default_impls()
   payload = benchmark.run(_SHAPES.value, impls, [int(c) for c in _CHUNK_SIZES.value],
                           _REPEATS.value)
   columns = ["shape", "impl", "fwd_ms", "fwd_bwd_ms", "fwd_mem_estimate_gib",
              "fwd_bwd_mem_estimate_gib", "fwd_gb_per_s", "fwd_bandwidth_fraction",
              "fwd_bwd_speedup_vs_associative"]
-  print()
-  print(benchmarking.format_table(payload["results"], columns))
-  print()
-  print(benchmarking.format_table(payload["results"], columns, markdown=True))
-  path = benchmarking.save_results("benchmark_scan", payload, _RESULTS_DIR.value)
-  print(f"\nauto resolves to {payload['auto_resolves_to']}; saved {path}")
+  benchmarking.report("benchmark_scan", payload, columns, _RESULTS_DIR.value)
+  print(f"auto resolves to {payload['auto_resolves_to']}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

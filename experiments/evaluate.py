@@ -5,40 +5,25 @@
       --checkpoint=checkpoint/posemamba_s/best_epoch.bin
 """
 
-import sys
-
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from sasmamba_jax import train
-from sasmamba_jax.checkpoints import CheckpointError
-from sasmamba_jax.train import evaluate
+from sasmamba_jax import cli
+from sasmamba_jax.train import evaluator
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (file.py[:arg]): data, task and protocol.",
-    lock_config=True)
+_CONFIG = cli.define_config_flag("Config file (file.py[:arg]): data, task and protocol.")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "A workdir of experiments.train, or an official checkpoint.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON file for the results.")
 _LATEST = flags.DEFINE_bool("latest", False,
                             "Evaluate a run's latest checkpoint instead of its best.")
-flags.mark_flags_as_required(["config", "checkpoint"])
+flags.mark_flags_as_required(["checkpoint"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    evaluate.evaluate_checkpoint(_CONFIG.value, _CHECKPOINT.value, _OUTPUT.value,
-                                 latest=_LATEST.value)
-  except (ValueError, FileNotFoundError, CheckpointError,
-          train.CheckpointRestoreError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+  cli.reject_extra_args(argv)
+  evaluator.evaluate_checkpoint(_CONFIG.value, _CHECKPOINT.value, _OUTPUT.value,
+                                latest=_LATEST.value)
 
 
 if __name__ == "__main__":
-  # Orbax and TFDS log every file operation at INFO; --verbosity=0 brings them back.
-  flags.FLAGS.set_default("verbosity", -1)
-  app.run(main)
+  cli.run(main)

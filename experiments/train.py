@@ -6,33 +6,20 @@
       --workdir=runs/quickstart --config.max_steps=100
 """
 
-import sys
-
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
+from sasmamba_jax import cli
 from sasmamba_jax import train
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file, optionally with an argument: file.py:arg.",
-    lock_config=True)
+_CONFIG = cli.define_config_flag("Config file, optionally with an argument: file.py:arg.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (ValueError, FileNotFoundError, train.CheckpointRestoreError,
-          train.NonFiniteLossError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+  cli.reject_extra_args(argv)
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  # Orbax and TFDS log every file operation at INFO; --verbosity=0 brings them back.
-  flags.FLAGS.set_default("verbosity", -1)
-  app.run(main)
+  cli.run(main)

@@ -102,6 +102,7 @@ COCO = Skeleton(
 )
 
 _REGISTRY = {s.name: s for s in (H36M, MPI_INF_3DHP, COCO)}
+NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
 
 
 def get(name: str) -> Skeleton:

@@ -5,11 +5,13 @@ Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp`` and
 
   from sasmamba_jax import datasets
   builder = datasets.prepare("synthetic_motion/clips_27", data_dir=DIR)
-  train = datasets.make_train_iterator(datasets.load(builder, "train"),
-                                       batch_size=32, seed=0)
+  train = datasets.make_train_iterator(
+      datasets.load(builder, "train"), batch_size=32, seed=0,
+      transforms=[datasets.RandomFlip(datasets.skeleton_of(...))])
   test = datasets.make_eval_iterator(datasets.load(builder, "test"), batch_size=32)
 
-Features are documented in ``common``; pipelines in ``pipeline``.
+Features are documented in ``common``; pipelines in ``pipeline``; the dataset
+section of a run config in ``config``. See README.md in this folder.
 """
 
 from sasmamba_jax.datasets.common import FEATURE_NAMES
@@ -17,11 +19,12 @@ from sasmamba_jax.datasets.common import denormalize_pixels
 from sasmamba_jax.datasets.common import normalize_pixels
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
-from sasmamba_jax.datasets.pipeline import flip_example
 from sasmamba_jax.datasets.pipeline import make_eval_iterator
 from sasmamba_jax.datasets.pipeline import make_train_iterator
 from sasmamba_jax.datasets.pipeline import num_eval_batches
-from sasmamba_jax.datasets.pipeline import skeleton_of
+from sasmamba_jax.datasets.pose_transforms import RandomFlip
+from sasmamba_jax.datasets.pose_transforms import flip_example
+from sasmamba_jax.datasets.pose_transforms import skeleton_of
 from sasmamba_jax.datasets.registry import dataset_names
 from sasmamba_jax.datasets.registry import get_builder
 from sasmamba_jax.datasets.registry import load

@@ -1,15 +1,20 @@
 """Evaluation protocols (Human3.6M, MPI-INF-3DHP), flip test and windowed inference.
 
-Protocol functions take normalised model predictions aligned with the test examples
-and compute the published numbers exactly as the official code does; the metrics
-themselves live in ``sasmamba_jax.metrics``.
+Each protocol is a streaming evaluator (``base.Evaluator``: ``update(predictions,
+batch)`` per batch, ``result()`` at the end, ``state()`` / ``merge()`` across hosts)
+that computes the published numbers exactly as the official code does; the
+``evaluate_*`` functions run one over arrays held in memory. The metrics themselves
+live in ``sasmamba_jax.metrics``. See README.md in this folder.
 """
 
 from sasmamba_jax.evaluation._common import denormalize
+from sasmamba_jax.evaluation.base import Evaluator
 from sasmamba_jax.evaluation.flip import flip_average
 from sasmamba_jax.evaluation.flip import flip_test
 from sasmamba_jax.evaluation.h36m import EXCLUDED_SEQUENCES
+from sasmamba_jax.evaluation.h36m import H36MEvaluator
 from sasmamba_jax.evaluation.h36m import evaluate_h36m
+from sasmamba_jax.evaluation.mpi_inf_3dhp import MPIInf3DHPEvaluator
 from sasmamba_jax.evaluation.mpi_inf_3dhp import evaluate_mpi_inf_3dhp
 from sasmamba_jax.evaluation.report import format_h36m_table
 from sasmamba_jax.evaluation.report import format_mpi_inf_3dhp_table
@@ -19,6 +24,9 @@ from sasmamba_jax.evaluation.windows import sliding_window_predict
 
 __all__ = [
     "EXCLUDED_SEQUENCES",
+    "Evaluator",
+    "H36MEvaluator",
+    "MPIInf3DHPEvaluator",
     "centre_frame_predict",
     "centre_frame_windows",
     "denormalize",

@@ -29,13 +29,12 @@ import numpy as np
 from flax import nnx
 
 from sasmamba_jax import skeletons
+from sasmamba_jax.models._checks import check_pose_clip
 from sasmamba_jax.nn import torch_init
+from sasmamba_jax.nn.dtypes import compute_dtype_name
 from sasmamba_jax.nn.blocks import BiSTSSMBlock
 from sasmamba_jax.nn.st_ssm import SSMConfig
 from sasmamba_jax.nn.st_ssm import check_gathers
-
-COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
-
 
 @dataclasses.dataclass(frozen=True)
 class LifterConfig:
@@ -55,7 +54,7 @@ class LifterConfig:
     drop_rate: dropout after the position embeddings (official 0).
     drop_path_rate: stochastic depth; block pair i uses linspace(0, rate, depth)[i].
     official_gradients: see ``SSMConfig``; True reproduces the official backward.
-    dtype: compute dtype, "float32" or "bfloat16" ("float16" allowed); parameters are
+    dtype: compute dtype, "float32" or "bfloat16" (``nn.dtypes``); parameters are
       float32 and the selective scan runs in float32 whatever this is.
     impl, chunk_size: selective-scan implementation and chunk size.
     scan_layers: run block pairs 1..depth-1 as one ``lax.scan`` over their stacked
@@ -90,7 +89,8 @@ class LifterConfig:
   def __post_init__(self):
     gathers = tuple(tuple(int(i) for i in g) for g in self.joint_gathers)
     object.__setattr__(self, "joint_gathers", gathers)
-    object.__setattr__(self, "dtype", jnp.dtype(self.dtype).name)
+    object.__setattr__(self, "dtype", compute_dtype_name(self.dtype,
+                                                        "LifterConfig: dtype"))
     for name in ("num_frames", "num_joints", "dim", "depth"):
       value = getattr(self, name)
       if not isinstance(value, (int, np.integer)) or value < 1:
@@ -99,9 +99,6 @@ class LifterConfig:
     if self.in_channels not in (2, 3):
       raise ValueError(f"LifterConfig: in_channels must be 2 (x, y) or 3 (x, y, "
                        f"confidence), got {self.in_channels}")
-    if self.dtype not in COMPUTE_DTYPES:
-      raise ValueError(f"LifterConfig: dtype must be one of {COMPUTE_DTYPES}, got "
-                       f"{self.dtype!r}")
     if not 0.0 <= self.drop_path_rate < 1.0 or not 0.0 <= self.drop_rate < 1.0:
       raise ValueError("LifterConfig: drop_rate and drop_path_rate must be in [0, 1)")
     if self.mlp_ratio <= 0:
@@ -156,23 +153,9 @@ class MambaLifter(nnx.Module):
   def check_input(self, x: Any) -> None:
     """Raises a ValueError naming what is wrong with an input's shape."""
     c = self.config
-    shape = tuple(getattr(x, "shape", ()))
-    if len(shape) != 4:
-      raise ValueError(f"{c.family}: expected input of shape (batch, T, J, C) = "
-                       f"(batch, T, {c.num_joints}, {c.in_channels}), got {shape}")
-    _, t, j, ch = shape
-    if j != c.num_joints:
-      raise ValueError(f"{c.family}: the model was built for {c.num_joints} joints, got "
-                       f"{j} (input shape {shape}); build it with num_joints={j} and "
-                       f"that layout's joint_gathers")
-    if ch != c.in_channels:
-      raise ValueError(f"{c.family}: the model takes {c.in_channels} input channels, "
-                       f"got {ch} (input shape {shape}); build it with in_channels={ch} "
-                       f"or drop the extra channel")
-    if not 1 <= t <= c.num_frames:
-      raise ValueError(f"{c.family}: T = {t} frames, but the temporal position "
-                       f"embedding has {c.num_frames} rows; build the model with "
-                       f"num_frames >= {t}")
+    check_pose_clip(x, name=c.family, num_joints=c.num_joints,
+                    in_channels=c.in_channels, max_frames=c.num_frames,
+                    joints_hint=" and that layout's joint_gathers")
 
   def __call__(self, x: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
     """(B, T, J, in_channels) -> (B, T, J, 3) float32."""

@@ -18,10 +18,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from sasmamba_jax.models._checks import check_pose_clip
 from sasmamba_jax.nn import torch_init
-
-COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
-
+from sasmamba_jax.nn.dtypes import compute_dtype_name
 
 @dataclasses.dataclass(frozen=True)
 class MlpBaselineConfig:
@@ -49,7 +48,8 @@ class MlpBaselineConfig:
   dtype: str = "float32"
 
   def __post_init__(self):
-    object.__setattr__(self, "dtype", jnp.dtype(self.dtype).name)
+    object.__setattr__(self, "dtype", compute_dtype_name(self.dtype,
+                                                        "MlpBaselineConfig: dtype"))
     if self.in_channels not in (2, 3):
       raise ValueError(f"MlpBaselineConfig: in_channels must be 2 or 3, got "
                        f"{self.in_channels}")
@@ -59,9 +59,6 @@ class MlpBaselineConfig:
     if not 0.0 <= self.dropout < 1.0:
       raise ValueError(f"MlpBaselineConfig: dropout must be in [0, 1), got "
                        f"{self.dropout}")
-    if self.dtype not in COMPUTE_DTYPES:
-      raise ValueError(f"MlpBaselineConfig: dtype must be one of {COMPUTE_DTYPES}, "
-                       f"got {self.dtype!r}")
 
 
 class _Dense(nnx.Module):
@@ -120,18 +117,8 @@ class MlpBaseline(nnx.Module):
   def check_input(self, x: Any) -> None:
     """Raises a ValueError naming what is wrong with an input's shape."""
     c = self.config
-    shape = tuple(getattr(x, "shape", ()))
-    if len(shape) != 4:
-      raise ValueError(f"mlp_baseline: expected input of shape (batch, T, J, C) = "
-                       f"(batch, T, {c.num_joints}, {c.in_channels}), got {shape}")
-    if shape[2] != c.num_joints:
-      raise ValueError(f"mlp_baseline: the model was built for {c.num_joints} joints, "
-                       f"got {shape[2]} (input shape {shape})")
-    if shape[3] != c.in_channels:
-      raise ValueError(f"mlp_baseline: the model takes {c.in_channels} input channels, "
-                       f"got {shape[3]} (input shape {shape})")
-    if shape[1] < 1:
-      raise ValueError(f"mlp_baseline: T must be >= 1, got input shape {shape}")
+    check_pose_clip(x, name="mlp_baseline", num_joints=c.num_joints,
+                    in_channels=c.in_channels)
 
   def __call__(self, x: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
     """(B, T, J, in_channels) -> (B, T, J, 3) float32."""

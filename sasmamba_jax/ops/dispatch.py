@@ -30,6 +30,12 @@ from sasmamba_jax.ops import scan_sequential
 # (y (b, L, d) in any float dtype, final_state (b, d, N) in the compute dtype).
 ScanImpl = Callable[..., tuple[jax.Array, jax.Array]]
 
+# Kernels that "auto" prefers wherever they can run, in order. The Pallas kernel is
+# added here once it has been compiled and measured on a GPU (see ops/README.md).
+AUTO_ORDER: list[str] = []
+# Cores that take a ``chunk_size``.
+_CHUNKED_CORES = (scan_chunked.scan, scan_recurrent.scan)
+
 _IMPLS: dict[str, ScanImpl] = {}
 # Predicates saying whether an implementation can run on the current backend.
 _AVAILABLE: dict[str, Callable[[], bool]] = {}
@@ -50,6 +56,11 @@ def available_impls() -> tuple[str, ...]:
 def can_run(impl: str) -> bool:
   """Whether ``impl`` runs on the current default backend."""
   return impl in _IMPLS and _AVAILABLE[impl]()
+
+
+def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
+  """(d, N) -> (G, dg, N)."""
+  return A.astype(dtype).reshape(groups, A.shape[0] // groups, A.shape[1])
 
 
 def _pure_jax(core) -> ScanImpl:
@@ -78,14 +89,6 @@ def _pure_jax(core) -> ScanImpl:
     return y, h_last.reshape(u.shape[0], u.shape[2], A.shape[1])
 
   return impl
-
-
-_CHUNKED_CORES = (scan_chunked.scan, scan_recurrent.scan)
-
-
-def _group_A(A: jax.Array, groups: int, dtype) -> jax.Array:
-  """(d, N) -> (G, dg, N)."""
-  return A.astype(dtype).reshape(groups, A.shape[0] // groups, A.shape[1])
 
 
 register_impl("sequential", _pure_jax(scan_sequential.scan))
@@ -146,8 +149,8 @@ def _validate(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
                        initial_state)
 
 
-def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -> str:
-  """Maps "auto" to a concrete implementation for the default backend and shape.
+def resolve_impl(impl: str) -> str:
+  """Maps "auto" to a concrete implementation for the default backend.
 
   The rule comes from ``experiments.benchmark_scan`` (README, "Selective scan"):
   a registered kernel that should win where it runs goes first (``AUTO_ORDER``);
@@ -156,9 +159,10 @@ def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -
   time inside chunks, memory bounded in L where the associative scan's grows with
   L * N).
 
+  The measured winners do not depend on the call's shape, so neither does the rule.
+
   Args:
     impl: a registered name or "auto".
-    shape: (batch, L, channels, N) of the call, used by "auto".
   """
   if impl != "auto":
     if impl not in _IMPLS:
@@ -168,16 +172,11 @@ def resolve_impl(impl: str, *, shape: tuple[int, int, int, int] | None = None) -
       raise ValueError(f"selective_scan: impl {impl!r} cannot run on the "
                        f"{jax.default_backend()} backend; use impl='auto'")
     return impl
-  del shape  # The measured winners do not depend on it (yet).
   for preferred in AUTO_ORDER:
     if can_run(preferred):
       return preferred
   return "sequential_vjp" if jax.default_backend() == "cpu" else "chunked"
 
-
-# Kernels that "auto" prefers wherever they can run, in order. The Pallas kernel is
-# added here once it has been compiled and measured on a GPU (see README).
-AUTO_ORDER: list[str] = []
 
 
 def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
@@ -218,7 +217,7 @@ def selective_scan(u: jax.Array, delta: jax.Array, A: jax.Array, B: jax.Array,
   if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
     raise ValueError(f"selective_scan: chunk_size must be a positive int, got "
                      f"{chunk_size!r}")
-  name = resolve_impl(impl, shape=(*u.shape, A.shape[1]))
+  name = resolve_impl(impl)
   y, final_state = _IMPLS[name](u, delta, A, B, C, D, z, delta_bias,
                                 bool(delta_softplus), initial_state, chunk_size)
   y = y.astype(u.dtype)

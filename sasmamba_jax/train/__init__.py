@@ -1,4 +1,6 @@
-"""Training: configs, tasks, the jit/sharded trainer, checkpoints and run logs."""
+"""Training: the run config, the task-agnostic jit/sharded trainer, optimizers,
+checkpoints, run logs, and the one prediction/evaluation path (``evaluator``).
+See README.md in this folder."""
 
 from sasmamba_jax.train.checkpointing import CheckpointRestoreError
 from sasmamba_jax.train.config import base_config

@@ -67,25 +67,6 @@ class Checkpointer:
           "one.") from e
     return restored.state, dict(restored.meta)
 
-  def restore_state(self, abstract_state: Any, *, best: bool = True
-                    ) -> tuple[Any, dict[str, Any]]:
-    """Restores only the train state and metadata: the best one, or the latest."""
-    manager = self.best if best and self.best.latest_step() is not None else self.latest
-    step = manager.latest_step()
-    if step is None:
-      raise CheckpointRestoreError(
-          f"no checkpoint in {manager.directory.parent}: expected a training run's "
-          "workdir (with checkpoints/ or best/)")
-    try:
-      restored = manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-    except Exception as e:  # Orbax raises many types; all mean the same to a user.
-      raise CheckpointRestoreError(
-          f"could not restore the checkpoint at step {step} in {manager.directory}: "
-          f"{type(e).__name__}: {e}. Evaluate it with the config it was trained "
-          "with.") from e
-    return restored.state, dict(restored.meta)
-
   def wait(self) -> None:
     self.latest.wait_until_finished()
     self.best.wait_until_finished()
@@ -93,6 +74,51 @@ class Checkpointer:
   def close(self) -> None:
     self.latest.close()
     self.best.close()
+
+
+def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
+                      best: bool = True) -> tuple[Any, dict[str, Any]]:
+  """Restores only the model variables of a run's checkpoint (no optimizer state).
+
+  Args:
+    workdir: a run directory of ``experiments.train``.
+    abstract_variables: ``{"params": ..., "model_state": ...}`` (and ``frozen``) as
+      ``abstract_like`` gives them: the structure, dtypes and shardings to restore.
+    best: the best checkpoint if there is one, else the latest.
+
+  Returns:
+    (variables, meta): the restored subtree of the train state and the run metadata.
+  """
+  workdir = pathlib.Path(workdir).absolute()
+  managers = [workdir / "best", workdir / "checkpoints"] if best else [
+      workdir / "checkpoints"]
+  for directory in managers:
+    if not directory.is_dir():
+      continue
+    manager = ocp.CheckpointManager(directory, item_names=("state", "meta"))
+    try:
+      step = manager.latest_step()
+      if step is None:
+        continue
+      try:
+        restored = manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(
+                item=abstract_variables,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(
+                    abstract_variables),
+                partial_restore=True),
+            meta=ocp.args.JsonRestore()))
+      except Exception as e:  # Orbax raises many types; all mean the same to a user.
+        raise CheckpointRestoreError(
+            f"could not restore the checkpoint at step {step} in {directory}: "
+            f"{type(e).__name__}: {e}. Evaluate it with the config it was trained "
+            "with.") from e
+      return restored.state, dict(restored.meta)
+    finally:
+      manager.close()
+  raise CheckpointRestoreError(
+      f"no checkpoint in {workdir}: expected a training run's workdir (with "
+      "checkpoints/ or best/)")
 
 
 def abstract_like(state: Any) -> Any:

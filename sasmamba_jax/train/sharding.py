@@ -8,8 +8,9 @@ dimension, so each device holds 1/n of the weights and XLA gathers them where us
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from flax import nnx
 import jax
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
@@ -91,6 +92,10 @@ def put(tree: Any, shardings: Any) -> Any:
   shardings that span devices of other processes.
   """
   def one(x, s):
+    if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(s, x.ndim):
+      return x  # Already placed (e.g. by create_sharded): no host round trip.
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+      return jax.device_put(x, s)
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, s, lambda index: x[index])
   return jax.tree.map(one, tree, shardings)
@@ -102,3 +107,51 @@ def to_host(x: jax.Array) -> np.ndarray:
     return np.asarray(x)
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def local_rows(x: jax.Array, mesh: Mesh) -> np.ndarray:
+  """This process's rows of a global array split on its leading (batch) axis.
+
+  They are the rows this process fed in (``global_batch``), in the same order.
+  """
+  if jax.process_count() == 1:
+    return np.asarray(x)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.global_array_to_host_local_array(
+      x, mesh, P(DATA_AXIS)))
+
+
+def all_gather_bytes(data: bytes) -> list[bytes]:
+  """Every process's ``data``, in process order (one process: ``[data]``)."""
+  if jax.process_count() == 1:
+    return [data]
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  sizes = np.asarray(multihost_utils.process_allgather(np.int64(len(data))))
+  padded = np.zeros(int(sizes.max()), np.uint8)
+  padded[:len(data)] = np.frombuffer(data, np.uint8)
+  gathered = np.asarray(multihost_utils.process_allgather(padded))
+  return [gathered[i, :int(n)].tobytes() for i, n in enumerate(sizes)]
+
+
+def all_sum(value: int) -> int:
+  """The sum of an integer over all processes."""
+  if jax.process_count() == 1:
+    return int(value)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return int(np.sum(multihost_utils.process_allgather(np.int64(value))))
+
+
+def create_sharded(build: Callable[[], nnx.Module], mesh: Mesh, mode: str
+                   ) -> nnx.Module:
+  """Builds ``build()``'s model directly into its shardings, never on the host.
+
+  The model is traced abstractly (``nnx.eval_shape``) to derive the shardings, then
+  its initialisers run inside one ``jit`` whose outputs land on those shardings,
+  so a large model is neither materialised on the host nor replicated on every
+  device first (each process computes the same values from the same seed).
+  """
+  abstract = nnx.eval_shape(build)
+  graphdef, abstract_state = nnx.split(abstract)
+  shardings = state_shardings(abstract_state, mesh, mode)
+  state = jax.jit(lambda: nnx.split(build())[1], out_shardings=shardings)()
+  return nnx.merge(graphdef, state)

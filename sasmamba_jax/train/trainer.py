@@ -23,15 +23,15 @@ import ml_collections
 import numpy as np
 import optax
 
+from sasmamba_jax import tasks
+from sasmamba_jax.datasets import config as dataset_config
+from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.train import checkpointing
 from sasmamba_jax.train import config as config_lib
+from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import observability
+from sasmamba_jax.train import optimizers
 from sasmamba_jax.train import sharding
-from sasmamba_jax.train import tasks
-
-
-# Model variables that are neither trained nor reseeded: carried from step to step.
-_CARRIED = nnx.Not(nnx.Any(nnx.Param, nnx.RngState))
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,62 +58,71 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
   jax.distributed.initialize(**kwargs)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int
-                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """AdamW with the learning rate multiplied by ``lr_decay_per_epoch`` each epoch."""
-  o = config.optimizer
-  schedule = optax.exponential_decay(o.learning_rate, transition_steps=steps_per_epoch,
-                                     decay_rate=o.lr_decay_per_epoch, staircase=True)
-  tx = optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay)
-  if o.grad_clip_norm:
-    tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
-  return tx, schedule
+@dataclasses.dataclass
+class TrainState:
+  """A model split for training, placed on a mesh.
 
-
-def init_train_state(task: tasks.Task, tx: optax.GradientTransformation, seed: int
-                     ) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any]]:
-  """Builds the task's model; returns ``split_train_state`` of it."""
-  return split_train_state(task.build_model(nnx.Rngs(params=seed, dropout=seed + 1)),
-                           tx)
-
-
-def split_train_state(model: nnx.Module, tx: optax.GradientTransformation
-                      ) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any]]:
-  """(graphdef, rng state, train state) of ``model``.
-
-  Parameters are trained; other variables (BatchNorm statistics, stochastic-depth
-  rates) are carried from step to step in ``state["model_state"]``; RNG variables
-  are reseeded from (seed, step) every step, so they stay outside the state.
+  ``state`` holds ``params`` (trained), ``model_state`` (BatchNorm statistics and
+  other carried variables), ``opt_state`` (of ``params`` only) and, when
+  ``optimizer.freeze`` selects parameters, ``frozen``: used in the forward, never
+  differentiated, without optimizer state. RNG variables (``rest``) are reseeded
+  from (seed, step) every step, so they stay outside the state.
   """
-  graphdef, params, rest, model_state = nnx.split(model, nnx.Param, nnx.RngState,
-                                                  _CARRIED)
-  return graphdef, rest, {"params": params, "model_state": model_state,
-                          "opt_state": tx.init(params)}
+
+  graphdef: nnx.GraphDef
+  rest: nnx.State
+  state: dict[str, Any]
+  shardings: dict[str, Any]
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+
+
+def make_train_state(model: nnx.Module, optimizer: ml_collections.ConfigDict,
+                     mesh: jax.sharding.Mesh, param_sharding: str = "replicated", *,
+                     steps_per_epoch: int, total_steps: int) -> TrainState:
+  """Splits ``model`` for training and initialises its optimizer on the mesh.
+
+  Variables already on their shardings (``sharding.create_sharded``) stay where
+  they are; the optimizer state is created inside ``jit`` on the parameters'
+  shardings, so neither passes through the host.
+  """
+  optimizers.check_freeze_patterns(optimizer, nnx.state(model, nnx.Param))
+  graphdef, rest, variables = evaluator_lib.split_model(model, optimizer.freeze)
+  shardings = sharding.state_shardings(variables, mesh, param_sharding)
+  variables = sharding.put(variables, shardings)
+  tx, schedule = optimizers.make(optimizer, variables["params"],
+                                 steps_per_epoch=steps_per_epoch,
+                                 total_steps=total_steps)
+  shardings["opt_state"] = sharding.state_shardings(
+      jax.eval_shape(tx.init, variables["params"]), mesh, param_sharding)
+  opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(
+      variables["params"])
+  return TrainState(graphdef, rest, {**variables, "opt_state": opt_state}, shardings,
+                    tx, schedule)
 
 
 def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.Task,
                     tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    key: jax.Array):
+                    key: jax.Array, trainable: nnx.filterlib.Filter = nnx.Param):
   """The pure train step ``(state, batch, step) -> (state, metrics)`` to jit."""
 
   # The RNG variables (``rest``) are constants of the computation: reseed replaces
   # them from (key, step) at every step.
   def train_step(state, batch, step):
     # Rebuilt here (tree.map makes new Variables) so they belong to this trace.
-    model = nnx.merge(graphdef, state["params"], jax.tree.map(lambda x: x, rest),
-                      state["model_state"])
+    model = evaluator_lib.merge_model(graphdef, rest, state)
     nnx.reseed(model, dropout=jax.random.fold_in(key, step))
-    # nnx.value_and_grad differentiates the Params and carries the other state
-    # updates (BatchNorm statistics) out of the transform into ``model``.
+    # nnx.value_and_grad differentiates the trainable Params and carries the other
+    # state updates (BatchNorm statistics) out of the transform into ``model``.
     (loss, metrics), grads = nnx.value_and_grad(
-        task.loss, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model, batch)
-    model_state = nnx.state(model, _CARRIED)
+        task.loss, argnums=nnx.DiffState(0, trainable), has_aux=True)(model, batch)
+    model_state = nnx.state(model, evaluator_lib.CARRIED)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    learning_rate=schedule(step))
-    return {"params": params, "model_state": model_state,
-            "opt_state": opt_state}, metrics
+    return dict(state, params=params, model_state=model_state,
+                opt_state=opt_state), metrics
 
   return train_step
 
@@ -148,7 +157,12 @@ def _check_finite(loss: float, step: int, last_saved: int | None) -> None:
 
 
 class Trainer:
-  """Builds everything a run needs from a validated config; ``run`` trains."""
+  """Builds everything a run needs from a validated config; ``run`` trains.
+
+  Each component gets its own config section: the task ``config.task``, the data
+  ``config.dataset``, the model ``config.model``, the optimizer
+  ``config.optimizer``; the trainer keeps the rest.
+  """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str | pathlib.Path):
     self.config = config_lib.validate(config)
@@ -157,89 +171,84 @@ class Trainer:
     self.is_main = jax.process_index() == 0
     if self.is_main:
       self.workdir.mkdir(parents=True, exist_ok=True)
-    self.task = tasks.create(self.config)
-    self.train_source, self.eval_source = self.task.data_sources()
     c = self.config
+    self.task = tasks.create(c.task)
+    self.train_source, self.eval_source = dataset_config.load_splits(
+        c.dataset, [c.dataset.train_split, c.dataset.eval_split])
     self.mesh = sharding.make_mesh(c.mesh.data)
     self.local_batch = sharding.per_process_batch(c.batch_size)
     self.local_eval_batch = sharding.per_process_batch(c.eval_batch_size,
                                                        "eval_batch_size")
     self.steps_per_epoch = len(self.train_source) // c.batch_size
     if self.steps_per_epoch < 1:
-      raise ValueError(f"the train split has {len(self.train_source)} clips, fewer "
-                       f"than batch_size = {c.batch_size}")
+      raise ValueError(f"the train split has {len(self.train_source)} examples, "
+                       f"fewer than batch_size = {c.batch_size}")
     self.total_steps = c.num_epochs * self.steps_per_epoch
     if c.max_steps:
       self.total_steps = min(self.total_steps, c.max_steps)
     self.eval_every = (c.eval_every_steps or c.eval_every_epochs * self.steps_per_epoch)
     self.checkpoint_every = c.checkpoint_every_steps or self.eval_every
-
-    self.tx, self.schedule = make_optimizer(c, self.steps_per_epoch)
     self.batch_sharding = sharding.batch_sharding(self.mesh)
     self._key = jax.random.key(c.seed)
-    self.set_model(self.task.build_model(nnx.Rngs(params=c.seed, dropout=c.seed + 1)))
+    self.set_model(sharding.create_sharded(
+        lambda: self.task.build_model(c.model, rngs=nnx.Rngs(params=c.seed,
+                                                             dropout=c.seed + 1),
+                                      dtype=c.compute_dtype),
+        self.mesh, c.mesh.param_sharding))
 
   def set_model(self, model: nnx.Module) -> None:
     """Trains / evaluates ``model`` (e.g. one loaded from an official checkpoint)."""
-    self.graphdef, self.rest, state = split_train_state(model, self.tx)
-    self.num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-    self.state_shardings = sharding.state_shardings(state, self.mesh,
-                                                    self.config.mesh.param_sharding)
-    self.state = sharding.put(state, self.state_shardings)
+    self.task.check_model(model)
+    c = self.config
+    ts = make_train_state(model, c.optimizer, self.mesh, c.mesh.param_sharding,
+                          steps_per_epoch=self.steps_per_epoch,
+                          total_steps=self.total_steps)
+    self.graphdef, self.rest, self.tx, self.schedule = (ts.graphdef, ts.rest, ts.tx,
+                                                        ts.schedule)
+    self.state, self.state_shardings = ts.state, ts.shardings
+    self.feature_keys = tuple(self.task.batch_spec(model, self.local_batch))
+    self.num_params = sum(x.size for x in jax.tree.leaves(self.state["params"]))
+    self.num_frozen = sum(x.size for x in jax.tree.leaves(self.state.get("frozen",
+                                                                         {})))
     self._train_step = self._compile_train_step()
-    self._predict = self._compile_predict()
+    self.predictor = evaluator_lib.Predictor(
+        self.task, self.graphdef, self.rest, self._eval_variables(), self.mesh,
+        self.feature_keys)
+
+  def _eval_variables(self) -> dict[str, Any]:
+    return {k: self.state[k] for k in evaluator_lib.EVAL_KEYS if k in self.state}
 
   # ---------------------------------------------------------------- steps
   def _compile_train_step(self):
     step_fn = make_train_step(self.graphdef, self.rest, self.task, self.tx,
-                              self.schedule, self._key)
+                              self.schedule, self._key,
+                              optimizers.trainable_filter(self.config.optimizer))
     repl = sharding.replicated(self.mesh)
     return jax.jit(step_fn,
                    in_shardings=(self.state_shardings, self.batch_sharding, repl),
                    out_shardings=(self.state_shardings, repl), donate_argnums=(0,))
 
-  def _compile_predict(self):
-    graphdef, task, rest = self.graphdef, self.task, self.rest
-
-    def predict(state, batch):
-      model = nnx.merge(graphdef, state["params"], rest, state["model_state"])
-      return task.predict(model, batch)
-
-    eval_shardings = {k: self.state_shardings[k] for k in ("params", "model_state")}
-    return jax.jit(predict, in_shardings=(eval_shardings, self.batch_sharding),
-                   out_shardings=self.batch_sharding)
-
   def _global(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    return sharding.global_batch({k: batch[k] for k in self.task.batch_keys},
+    return sharding.global_batch({k: batch[k] for k in self.feature_keys},
                                  self.batch_sharding)
+
+  def train_iterator(self):
+    """The training batches of this process (checkpointable grain iterator)."""
+    c = self.config
+    return pipeline.make_train_iterator(
+        self.train_source, batch_size=self.local_batch, seed=c.seed,
+        transforms=self.task.train_transforms(self.train_source),
+        keys=self.feature_keys, num_threads=c.dataset.num_threads,
+        num_workers=c.dataset.num_workers)
 
   # ---------------------------------------------------------------- evaluation
   def evaluate(self, step: int) -> dict[str, Any]:
-    """Evaluates the current parameters on the whole eval split; writes eval/step_N.json."""
-    n = len(self.eval_source)
-    pid, count = jax.process_index(), jax.process_count()
-    local_indices = np.arange(pid, n, count)
-    preds, indices = [], []
-    for b, batch in enumerate(self.task.eval_iterator(self.eval_source,
-                                                      batch_size=self.local_eval_batch)):
-      slots = np.arange(b * self.local_eval_batch, (b + 1) * self.local_eval_batch)
-      index = np.where(slots < local_indices.size,
-                       local_indices[np.minimum(slots, local_indices.size - 1)], -1)
-      index = np.where(batch["mask"], index, -1).astype(np.int32)
-      out = self._predict({k: self.state[k] for k in ("params", "model_state")},
-                          self._global(batch))
-      preds.append(sharding.to_host(out))
-      indices.append(sharding.to_host(jax.make_array_from_process_local_data(
-          self.batch_sharding, index)))
-    preds, indices = np.concatenate(preds), np.concatenate(indices)
-    keep = indices >= 0
-    order = np.argsort(indices[keep], kind="stable")
-    preds, indices = preds[keep][order], indices[keep][order]
-    if not np.array_equal(indices, np.arange(n)):
-      raise RuntimeError(f"evaluation covered {np.unique(indices).size} of {n} clips: "
-                         "the eval iterator lost or repeated clips")
-    examples = [self.eval_source[int(i)] for i in indices]
-    results = self.task.evaluate(preds, examples)
+    """Evaluates the current parameters on the eval split; writes eval/step_N.json."""
+    results = evaluator_lib.evaluate(
+        self.predictor, self.eval_source, batch_size=self.local_eval_batch,
+        num_threads=self.config.dataset.num_threads,
+        num_workers=self.config.dataset.num_workers,
+        variables=self._eval_variables())
     results = {"step": step, **results}
     if self.is_main:
       eval_dir = self.workdir / "eval"
@@ -252,8 +261,7 @@ class Trainer:
     """Trains to ``total_steps`` (resuming if possible); returns the last evaluation."""
     c = self.config
     ckpt = checkpointing.Checkpointer(self.workdir, c.keep_checkpoints)
-    train_iter = self.task.train_iterator(self.train_source,
-                                          batch_size=self.local_batch, seed=c.seed)
+    train_iter = self.train_iterator()
     meta = _RunMeta()
     if ckpt.latest_step() is not None:
       self.state, saved = ckpt.restore(checkpointing.abstract_like(self.state),
@@ -264,8 +272,10 @@ class Trainer:
     writer = observability.MetricsWriter(self.workdir)
     progress = observability.Progress(self.total_steps, meta.step, c.progress_bar)
     progress.write(
-        f"{c.model.name}: {self.num_params:,} parameters; {len(self.train_source)} "
-        f"train / {len(self.eval_source)} eval clips; {self.steps_per_epoch} steps per "
+        f"{c.model.name}: {self.num_params:,} trained parameters"
+        + (f" ({self.num_frozen:,} frozen)" if self.num_frozen else "")
+        + f"; {len(self.train_source)} train / {len(self.eval_source)} eval "
+        f"examples; {self.steps_per_epoch} steps per "
         f"epoch; training steps {meta.step + 1}..{self.total_steps} on "
         f"{jax.device_count()} device(s), {jax.process_count()} process(es)"
         + (f"; resumed from step {meta.step}" if meta.step else ""))
@@ -322,7 +332,7 @@ class Trainer:
           writer.write(step, results, prefix="eval/")
           progress.write(f"\nstep {step} (epoch {step / self.steps_per_epoch:.2f}):\n"
                          + self.task.format_results(results))
-          if meta.best_metric is None or value < meta.best_metric:
+          if tasks.is_better(self.task, value, meta.best_metric):
             meta.best_metric, meta.best_step = value, step
             meta.evals_without_improvement = 0
             best = True

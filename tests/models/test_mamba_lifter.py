@@ -1,7 +1,5 @@
 """PoseMamba / SasMamba lifters: official sizes, layout, input contract, run modes."""
 
-import ast
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -169,20 +167,6 @@ def test_layer_scan_and_remat_give_the_same_numbers():
   np.testing.assert_allclose(loss_b, loss_a, rtol=1e-5)  # Same masks, same numbers.
   for a, b in zip(jax.tree.leaves(grads_b), jax.tree.leaves(grads_a)):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(jnp.abs(b).max()))
-
-
-def test_layering_nn_and_models_import_only_ops_and_skeletons():
-  root = pathlib.Path(models.__file__).resolve().parents[1]
-  allowed = {"ops", "skeletons", "nn", "models", "benchmarking"}
-  for package in ("nn", "models"):
-    for path in (root / package).glob("*.py"):
-      for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-          names = [node.module] if isinstance(node, ast.ImportFrom) else [
-              a.name for a in node.names]
-          for name in names:
-            if name and name.startswith("sasmamba_jax."):
-              assert name.split(".")[1] in allowed, f"{path.name} imports {name}"
 
 
 def test_limb_gather_is_re_indexed_by_joint_for_mpi_inf_3dhp():

@@ -12,8 +12,8 @@ import pytest
 from sasmamba_jax.ops import dispatch
 from sasmamba_jax.ops import scan_pallas
 from sasmamba_jax.ops import selective_scan
-from scan_reference import make_inputs
-from scan_reference import numpy_scan
+from tests.ops.scan_reference import make_inputs
+from tests.ops.scan_reference import numpy_scan
 
 GRAD_ARGS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
 

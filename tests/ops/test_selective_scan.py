@@ -12,9 +12,9 @@ import pytest
 from sasmamba_jax.ops import available_impls
 from sasmamba_jax.ops import dispatch
 from sasmamba_jax.ops import selective_scan
-from scan_reference import make_inputs
-from scan_reference import numpy_scan
-from scan_reference import x64
+from tests.ops.scan_reference import make_inputs
+from tests.ops.scan_reference import numpy_scan
+from tests.ops.scan_reference import x64
 
 PURE_JAX_IMPLS = ("sequential", "associative", "chunked", "sequential_vjp")
 
@@ -218,8 +218,7 @@ def test_shape_errors(change, message):
 def test_auto_rule_on_cpu():
   if jax.default_backend() != "cpu":
     pytest.skip("the rule under test is the CPU one")
-  assert dispatch.resolve_impl("auto", shape=(16, 459, 256, 16)) == "sequential_vjp"
-  assert dispatch.resolve_impl("auto", shape=(16, 4131, 512, 16)) == "sequential_vjp"
+  assert dispatch.resolve_impl("auto") == "sequential_vjp"
 
 
 def test_unknown_impl_and_bad_chunk_size():

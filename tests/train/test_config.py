@@ -35,13 +35,14 @@ def test_shipped_configs_validate(name, arg):
 def test_recipes_match_the_reference():
   sas = load_config("h36m_sasmamba.py")
   assert (sas.optimizer.learning_rate, sas.batch_size, sas.num_epochs) == (5e-4, 16, 300)
-  assert (sas.loss.mpjpe, sas.loss.n_mpjpe, sas.loss.velocity) == (1.0, 0.5, 20.0)
-  assert sas.loss.temporal_consistency == 0 and sas.early_stop_patience == 40
+  loss = sas.task.loss
+  assert (loss.mpjpe, loss.n_mpjpe, loss.velocity) == (1.0, 0.5, 20.0)
+  assert loss.temporal_consistency == 0 and sas.early_stop_patience == 40
   pm = load_config("h36m_posemamba.py", "l")
   assert pm.model.name == "posemamba_l" and pm.optimizer.learning_rate == 2e-4
-  assert pm.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
+  assert pm.task.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
   mpi = load_config("mpi_inf_3dhp_sasmamba.py")
-  assert mpi.dataset.constant_confidence and mpi.model.kwargs.num_frames == 27
+  assert mpi.task.constant_confidence and mpi.model.kwargs.num_frames == 27
   assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
       "synthetic_sasmamba.py").num_epochs
 
@@ -55,7 +56,7 @@ def test_bad_config_arguments(name, arg):
 
 
 def test_unknown_key_is_named():
-  cfg = config_lib.base_config()
+  cfg = config_lib.base_config("lifting_3d")
   cfg.optimizer.lerning_rate = 1e-3
   with pytest.raises(ValueError, match=r"unknown config key\(s\): optimizer.lerning_rate"):
     config_lib.validate(cfg)
@@ -65,14 +66,20 @@ def test_unknown_key_is_named():
     ("batch_size", 0, "batch_size = 0: must be >= 1"),
     ("optimizer.learning_rate", -1.0, "optimizer.learning_rate = -1.0: must be > 0"),
     ("mesh.param_sharding", "zero3", "mesh.param_sharding = 'zero3': must be one of"),
-    ("dataset.protocol", "coco", "dataset.protocol = 'coco'"),
+    ("task.protocol", "coco", "task.protocol = 'coco'"),
+    ("task.skeleton", "smpl", "task.skeleton = 'smpl'"),
+    ("optimizer.schedule", "linear", "optimizer.schedule = 'linear'"),
+    ("optimizer.layer_decay", 0.0, "optimizer.layer_decay = 0.0"),
+    ("optimizer.freeze", ("(",), "not a regular expression"),
+    ("dataset.num_workers", -1, "dataset.num_workers = -1"),
+    ("model.name", "resnet", "model.name = 'resnet': must be a registered model"),
     ("compute_dtype", "float8", "compute_dtype = 'float8'"),
     ("optimizer.lr_decay_per_epoch", 1.5, "must be in \\(0, 1\\]"),
     ("num_epochs", "ten", "num_epochs = 'ten': expected int"),
     ("mesh.data", 0, "mesh.data = 0"),
 ])
 def test_invalid_values_are_named(path, value, message):
-  cfg = config_lib.base_config()
+  cfg = config_lib.base_config("lifting_3d")
   *parents, leaf = path.split(".")
   node = cfg
   for p in parents:
@@ -84,14 +91,31 @@ def test_invalid_values_are_named(path, value, message):
 
 
 def test_all_losses_zero_is_rejected():
-  cfg = config_lib.base_config()
-  for k in cfg.loss:
-    cfg.loss[k] = 0.0
+  cfg = config_lib.base_config("lifting_3d")
+  for k in cfg.task.loss:
+    cfg.task.loss[k] = 0.0
   with pytest.raises(ValueError, match="at least one loss weight must be positive"):
     config_lib.validate(cfg)
 
 
 def test_validated_config_is_locked():
-  cfg = config_lib.validate(config_lib.base_config())
+  cfg = config_lib.validate(config_lib.base_config("lifting_3d"))
   with pytest.raises(AttributeError):
     cfg.not_a_key = 1
+
+
+def test_unknown_task_is_named():
+  with pytest.raises(ValueError, match="unknown task 'pose_3d'; registered: lifting_3d"):
+    config_lib.base_config("pose_3d")
+  cfg = config_lib.base_config("lifting_3d")
+  with cfg.ignore_type():
+    cfg.task = "lifting_3d"  # The old flat form of the key.
+  with pytest.raises(ValueError, match="config.task must be a section"):
+    config_lib.validate(cfg)
+
+
+def test_trainer_config_holds_no_task_names():
+  # The trainer's own module names no task family, protocol or loss.
+  text = (pathlib.Path(config_lib.__file__)).read_text()
+  for word in ("lifting", "h36m", "protocol", "mpjpe", "PROTOCOLS", "skeleton"):
+    assert word not in text, word

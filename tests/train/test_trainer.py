@@ -16,7 +16,8 @@ import pytest
 
 from sasmamba_jax import train
 from sasmamba_jax.train import checkpointing
-from test_config import load_config
+from tests.datasets import fakes
+from tests.train.test_config import load_config
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY_LIFTER = {"num_frames": 27, "dim": 16, "depth": 1}
@@ -71,9 +72,14 @@ def test_configs_train_and_evaluate(name, arg, data_dir, tmp_path):
   assert (tmp_path / "checkpoints" / "4").is_dir() and (tmp_path / "best").is_dir()
 
 
-def test_mpi_inf_3dhp_config(mpi_manual, tmp_path):
+def test_mpi_inf_3dhp_config(tmp_path):
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  train_data, test_data = fakes.fake_mpi()
+  np.savez_compressed(manual / "data_train_3dhp.npz", data=train_data)
+  np.savez_compressed(manual / "data_test_3dhp.npz", data=test_data)
   cfg = load_config("mpi_inf_3dhp_sasmamba.py")
-  cfg.dataset.manual_dir = str(mpi_manual)
+  cfg.dataset.manual_dir = str(manual)
   cfg.dataset.data_dir = str(tmp_path / "tfds")
   cfg.dataset.prepare_if_missing = True
   for k, v in TINY_LIFTER.items():
@@ -139,9 +145,8 @@ def test_non_finite_loss_stops_without_overwriting(data_dir, tmp_path):
   # The good checkpoint is intact: a fresh trainer resumes from it with finite weights.
   resumed = train.Trainer(cfg, tmp_path)
   ckpt = checkpointing.Checkpointer(tmp_path, keep=3)
-  state, meta = ckpt.restore(
-      checkpointing.abstract_like(resumed.state),
-      resumed.task.train_iterator(resumed.train_source, batch_size=8, seed=0))
+  state, meta = ckpt.restore(checkpointing.abstract_like(resumed.state),
+                             resumed.train_iterator())
   ckpt.close()
   assert meta["step"] == 2
   assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state))
@@ -165,8 +170,8 @@ def _run_script(script: str, env_extra: dict[str, str], timeout=600):
 _SCRIPT = """
 import json, sys
 sys.path.insert(0, "tests/train")
-from test_trainer import tiny
-from test_config import load_config
+from tests.train.test_trainer import tiny
+from tests.train.test_config import load_config
 from sasmamba_jax import train
 cfg = tiny(load_config({config!r}), {data_dir!r}, max_steps=3,
            eval_every_steps=3, **{overrides!r})
@@ -229,15 +234,6 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
   bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=600, check=False)
   assert bad.returncode != 0 and "lerning_rate" in bad.stderr
-
-
-def test_train_benchmark_runs(tmp_path):
-  from sasmamba_jax import benchmarking  # pylint: disable=g-import-not-at-top
-  from sasmamba_jax.train import benchmark  # pylint: disable=g-import-not-at-top
-  payload = benchmark.run(["mlp_baseline"], batch=4, frames=9, repeats=1)
-  (row,) = payload["results"]
-  assert row["clips_per_s"] > 0 and row["params"] == 4_296_755
-  assert benchmarking.save_results("benchmark_train", payload, tmp_path).is_file()
 
 
 def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""Timing, memory and provenance helpers shared by the ``experiments.benchmark_*`` scripts.
+"""Timing, memory, provenance and data helpers shared by every benchmark.
 
 Benchmarks print a table and save JSON under ``benchmarks/results/`` with the device,
 library versions, command and date, so every number in the README can be traced to
@@ -15,7 +15,7 @@ import platform
 import shlex
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -145,4 +145,23 @@ def save_results(name: str, payload: dict[str, Any],
   tmp = path.with_suffix(".json.tmp")
   tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
   tmp.replace(path)  # Never leave a half-written result behind.
+  return path
+
+
+def random_batch(spec: Mapping[str, jax.ShapeDtypeStruct], seed: int = 0
+                 ) -> dict[str, np.ndarray]:
+  """Standard-normal arrays of a task's batch spec (``Task.batch_spec``)."""
+  rng = np.random.default_rng(seed)
+  return {k: rng.normal(size=s.shape).astype(s.dtype) for k, s in spec.items()}
+
+
+def report(name: str, payload: dict[str, Any], columns: Sequence[str],
+           results_dir: pathlib.Path | str = RESULTS_DIR) -> pathlib.Path:
+  """Prints the results table (plain and Markdown) and saves the JSON; returns its path."""
+  print()
+  print(format_table(payload["results"], columns))
+  print()
+  print(format_table(payload["results"], columns, markdown=True))
+  path = save_results(name, payload, results_dir)
+  print(f"\nsaved {path}")
   return path

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
 import pytest
 import tensorflow_datasets as tfds
 
-from experiments import prepare_data
 from sasmamba_jax import datasets
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_every_builder_is_registered_with_tfds():
@@ -44,22 +46,29 @@ def test_load_before_building_gives_the_command(tmp_path):
     datasets.load("synthetic_motion/tiny", "train", data_dir=tmp_path)
 
 
-def test_prepare_data_cli(tmp_path, capsys, h36m_manual):
-  assert prepare_data.main(["--list"]) == 0
-  assert "h36m/sh_243" in capsys.readouterr().out
-  assert prepare_data.main(["--dataset=synthetic_motion/tiny",
-                            f"--data_dir={tmp_path / 'tfds'}"]) == 0
-  assert "train: 288 clips, test: 72 clips" in capsys.readouterr().out
+def _prepare_data(*args):
+  return subprocess.run([sys.executable, "-m", "experiments.prepare_data", *args],
+                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                        check=False)
+
+
+def test_prepare_data_cli(tmp_path, h36m_manual):
+  listed = _prepare_data("--list")
+  assert listed.returncode == 0 and "h36m/sh_243" in listed.stdout
+  built = _prepare_data("--dataset=synthetic_motion/tiny",
+                        f"--data_dir={tmp_path / 'tfds'}")
+  assert built.returncode == 0, built.stderr[-2000:]
+  assert "train: 288 examples, test: 72 examples" in built.stdout
   assert len(datasets.load("synthetic_motion/tiny", "test",
                            data_dir=tmp_path / "tfds")) == 72
   empty = tmp_path / "empty"
   empty.mkdir()
-  assert prepare_data.main(["--dataset=h36m/sh_81", f"--manual_dir={empty}",
-                            f"--data_dir={tmp_path / 'tfds'}"]) == 1
-  error = capsys.readouterr().err
-  assert "h36m_sh_conf_cam_source_final.pkl not found" in error
-  assert prepare_data.main(["--dataset=h36m/sh_27", f"--manual_dir={h36m_manual}",
-                            f"--data_dir={tmp_path / 'tfds'}"]) == 0
+  failed = _prepare_data("--dataset=h36m/sh_81", f"--manual_dir={empty}",
+                         f"--data_dir={tmp_path / 'tfds'}")
+  assert failed.returncode == 1 and "Traceback" not in failed.stderr
+  assert "h36m_sh_conf_cam_source_final.pkl not found" in failed.stderr
+  assert _prepare_data("--dataset=h36m/sh_27", f"--manual_dir={h36m_manual}",
+                       f"--data_dir={tmp_path / 'tfds'}").returncode == 0
 
 
 def test_building_and_reading_never_import_tensorflow(tmp_path):

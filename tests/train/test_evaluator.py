@@ -1,4 +1,4 @@
-"""experiments.evaluate: checkpoints of our runs and official state dicts."""
+"""The prediction/evaluation path: our runs, official state dicts, experiments.evaluate."""
 
 import json
 import pathlib
@@ -11,10 +11,10 @@ import pytest
 from sasmamba_jax import models
 from sasmamba_jax import train
 from sasmamba_jax.checkpoints import to_official
-from sasmamba_jax.train import evaluate
-from test_config import load_config
-from test_trainer import TINY_LIFTER
-from test_trainer import tiny
+from sasmamba_jax.train import evaluator as evaluate
+from tests.train.test_config import load_config
+from tests.train.test_trainer import TINY_LIFTER
+from tests.train.test_trainer import tiny
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -63,9 +63,9 @@ def test_official_checkpoint(data_dir, tmp_path, official_npz):
 def test_channel_mismatch_is_explained(data_dir, official_npz):
   _, path = official_npz
   cfg = tiny(load_config("h36m_sasmamba.py"), data_dir)
-  cfg.dataset.use_confidence = True
+  cfg.task.use_confidence = True
   with pytest.raises(ValueError, match="takes 2 input channels and 17 joints, but the "
-                                       "config's dataset feeds 3 channels"):
+                                       "task feeds 3 channels"):
     evaluate.evaluate_checkpoint(cfg, path)
 
 

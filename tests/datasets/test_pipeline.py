@@ -1,16 +1,17 @@
-"""grain pipelines: shuffling, flip, sharding, checkpointable state, padded eval."""
+"""grain pipelines: shuffling, transforms, sharding, checkpointable state, padded eval,
+worker processes."""
 
 from __future__ import annotations
 
 import collections
 import itertools
 
+import grain
 import numpy as np
 import pytest
 
 from sasmamba_jax import datasets
 from sasmamba_jax import skeletons
-from sasmamba_jax.datasets import common
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_batches_are_numpy_with_expected_shapes(train):
 def test_seeded_shuffle_is_deterministic_and_covers_an_epoch(train):
   def epoch(seed):
     return _take(datasets.make_train_iterator(train, batch_size=8, seed=seed,
-                                              flip=False, num_epochs=1), 1000)
+                                              num_epochs=1), 1000)
   first, again, other = epoch(0), epoch(0), epoch(1)
   _assert_batches_equal(first, again)
   order = [i for b in first for i in _ids(b)]
@@ -66,57 +67,36 @@ def test_seeded_shuffle_is_deterministic_and_covers_an_epoch(train):
   assert sorted(order) == sorted(stored) and order != stored
   assert order != [i for b in other for i in _ids(b)]
   # Each epoch is shuffled differently.
-  two = _take(datasets.make_train_iterator(train, batch_size=8, seed=0, flip=False,
+  two = _take(datasets.make_train_iterator(train, batch_size=8, seed=0,
                                            num_epochs=2), 1000)
   second = [i for b in two[len(first):] for i in _ids(b)]
   assert sorted(second) == sorted(stored) and second != order
 
 
 def test_flip_matches_flip_example_and_happens_half_the_time(train):
-  plain = _take(datasets.make_train_iterator(train, batch_size=8, seed=3, flip=False),
-                20)
-  always = _take(datasets.make_train_iterator(train, batch_size=8, seed=3,
-                                              flip_probability=1.0), 20)
+  plain = _take(datasets.make_train_iterator(train, batch_size=8, seed=3), 20)
+  always = _take(datasets.make_train_iterator(
+      train, batch_size=8, seed=3,
+      transforms=[datasets.RandomFlip(skeletons.H36M, probability=1.0)]), 20)
   for p, a in zip(plain, always):
     assert _ids(p) == _ids(a)
     expected = datasets.flip_example(p, skeletons.H36M)
     for key in p:
       np.testing.assert_array_equal(a[key], expected[key])
-  half = _take(datasets.make_train_iterator(train, batch_size=8, seed=3), 20)
+  flip = datasets.RandomFlip(datasets.skeleton_of(train))
+  half = _take(datasets.make_train_iterator(train, batch_size=8, seed=3,
+                                            transforms=[flip]), 20)
   flipped = np.concatenate([
       np.any(h["input_2d"] != p["input_2d"], axis=(1, 2, 3))
       for h, p in zip(half, plain)])
   assert 0.35 < flipped.mean() < 0.65
 
 
-def test_flip_example_invariants(train):
-  example = train[5]
-  flipped = datasets.flip_example(example, skeletons.H36M)
-  twice = datasets.flip_example(flipped, skeletons.H36M)
-  for key in ("input_2d", "label_3d", "gt_3d_mm"):
-    np.testing.assert_allclose(twice[key], example[key], atol=1e-3)
-  left, right = list(skeletons.H36M.left), list(skeletons.H36M.right)
-  for key in ("input_2d", "label_3d"):
-    np.testing.assert_array_equal(flipped[key][:, left, 0], -example[key][:, right, 0])
-    np.testing.assert_array_equal(flipped[key][:, left, 1:], example[key][:, right, 1:])
-    np.testing.assert_array_equal(flipped[key][:, 0, 0], -example[key][:, 0, 0])
-  # The flipped label still decodes to the flipped gt_3d_mm.
-  decoded = (common.denormalize_pixels(flipped["label_3d"],
-                                       flipped["camera_resolution"])
-             * flipped["factor_2_5d"][:, None, None])
-  np.testing.assert_allclose(decoded, flipped["gt_3d_mm"], rtol=1e-5, atol=0.05)
-  # Root-relative, the flipped gt is the mirrored pose (x negated, sides swapped).
-  gt = example["gt_3d_mm"] - example["gt_3d_mm"][:, :1]
-  mirrored = flipped["gt_3d_mm"] - flipped["gt_3d_mm"][:, :1]
-  np.testing.assert_allclose(mirrored, skeletons.flip_poses(gt, skeletons.H36M),
-                             atol=1e-2)
-
-
 def test_process_shards_are_disjoint_and_complete(train):
   shards = []
   for index in range(3):
     batches = _take(datasets.make_train_iterator(
-        train, batch_size=8, seed=0, flip=False, num_epochs=1, shard_index=index,
+        train, batch_size=8, seed=0, num_epochs=1, shard_index=index,
         shard_count=3), 1000)
     shards.append({i for b in batches for i in _ids(b)})
   assert not (shards[0] & shards[1] or shards[0] & shards[2] or shards[1] & shards[2])
@@ -129,11 +109,12 @@ def test_process_shards_are_disjoint_and_complete(train):
 
 
 def test_iterator_state_restores_exactly(train):
-  iterator = datasets.make_train_iterator(train, batch_size=8, seed=7)
+  flip = [datasets.RandomFlip(skeletons.H36M)]
+  iterator = datasets.make_train_iterator(train, batch_size=8, seed=7, transforms=flip)
   _take(iterator, 5)
   state = iterator.get_state()
   expected = _take(iterator, 4)
-  restored = datasets.make_train_iterator(train, batch_size=8, seed=7)
+  restored = datasets.make_train_iterator(train, batch_size=8, seed=7, transforms=flip)
   restored.set_state(state)
   _assert_batches_equal(_take(restored, 4), expected)
 
@@ -178,6 +159,49 @@ def test_bad_arguments(train):
   with pytest.raises(ValueError, match="batch_size must be positive"):
     datasets.make_eval_iterator(train, batch_size=0)
   with pytest.raises(ValueError, match="records no skeleton"):
-    datasets.make_train_iterator([train[0]] * 4, batch_size=2, seed=0)
+    datasets.skeleton_of([train[0]] * 4)
+  with pytest.raises(TypeError, match="must be grain.transforms.Map or RandomMap"):
+    next(datasets.make_train_iterator(train, batch_size=8, seed=0,
+                                      transforms=[lambda x: x]))
+  with pytest.raises(TypeError, match="eval transforms must be deterministic"):
+    datasets.make_eval_iterator(train, batch_size=8,
+                                transforms=[datasets.RandomFlip(skeletons.H36M)])
+  with pytest.raises(KeyError, match="do not have"):
+    next(datasets.make_train_iterator(train, batch_size=8, seed=0, keys=("image",)))
+  with pytest.raises(ValueError, match="probability must be in"):
+    datasets.RandomFlip(skeletons.H36M, probability=2.0)
   with pytest.raises(ValueError, match="empty"):
     datasets.make_eval_iterator([], batch_size=2)
+
+
+class _Scale(grain.transforms.Map):
+  """A deterministic transform: input_2d x 2."""
+
+  def map(self, element):
+    return dict(element, input_2d=element["input_2d"] * 2)
+
+
+def test_transforms_apply_in_order_to_train_and_eval(train, test):
+  plain = next(datasets.make_train_iterator(train, batch_size=4, seed=0))
+  scaled = next(datasets.make_train_iterator(train, batch_size=4, seed=0,
+                                             transforms=[_Scale(), _Scale()]))
+  np.testing.assert_array_equal(scaled["input_2d"], 4 * plain["input_2d"])
+  plain = next(datasets.make_eval_iterator(test, batch_size=4))
+  scaled = next(datasets.make_eval_iterator(test, batch_size=4, transforms=[_Scale()]))
+  np.testing.assert_array_equal(scaled["input_2d"], 2 * plain["input_2d"])
+
+
+def test_worker_processes_give_the_same_batches_and_state(train):
+  flip = [datasets.RandomFlip(skeletons.H36M)]
+  inline = _take(datasets.make_train_iterator(train, batch_size=8, seed=5,
+                                              transforms=flip), 6)
+  workers = datasets.make_train_iterator(train, batch_size=8, seed=5, transforms=flip,
+                                         num_workers=2)
+  _assert_batches_equal(_take(workers, 3), inline[:3])
+  state = workers.get_state()
+  resumed = datasets.make_train_iterator(train, batch_size=8, seed=5, transforms=flip,
+                                         num_workers=2)
+  resumed.set_state(state)
+  _assert_batches_equal(_take(resumed, 3), inline[3:])
+  with pytest.raises(ValueError, match="num_workers must be >= 0"):
+    datasets.make_train_iterator(train, batch_size=8, seed=5, num_workers=-1)

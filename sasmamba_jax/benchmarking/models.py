@@ -7,8 +7,9 @@ XLA's cost analysis counts the body of a while loop once, whatever its trip coun
 the FLOPs are taken from a loop-free build of the same model: block pairs unrolled
 (``scan_layers=False``) and the selective scan as a single chunk (``impl="chunked"``,
 ``chunk_size`` = T * J: one associative scan over the whole sequence, the arithmetic
-the chunked scan does inside its chunks). Timing and memory use the model as
-configured by default.
+the chunked scan does inside its chunks; the registry's ``loop_free_overrides``).
+Timing and memory use the model as configured by default. Inputs are random
+batches of the task's batch spec, turned into model inputs by the task.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sasmamba_jax import benchmarking
+from sasmamba_jax import tasks
+from sasmamba_jax.benchmarking import common
 from sasmamba_jax.models import registry
-from sasmamba_jax.models.mamba_lifter import LifterConfig
 
 
-def _inputs(config: Any, batch: int, frames: int) -> jax.Array:
-  shape = (batch, frames, config.num_joints, config.in_channels)
-  return jax.random.normal(jax.random.key(0), shape, jnp.float32)
+def _inputs(task: tasks.Task, model: nnx.Module, batch: int) -> tuple[jax.Array, ...]:
+  spec = task.batch_spec(model, batch)
+  return tuple(jnp.asarray(x) for x in task.model_inputs(common.random_batch(spec)))
 
 
 def _compiled_forward(model: nnx.Module, x: jax.Array):
   graphdef, state = nnx.split(model)
-  fwd = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
+  fwd = jax.jit(lambda state, x: nnx.merge(graphdef, state)(*x))
   start = time.perf_counter()
   compiled = fwd.lower(state, x).compile()
   return compiled, state, time.perf_counter() - start
@@ -46,32 +47,31 @@ def _flops(compiled) -> float | None:
 
 
 def bench_model(name: str, *, batch: int, frames: int, repeats: int,
-                flops: bool = True, **overrides: Any) -> dict[str, Any]:
+                flops: bool = True, task: str = "lifting_3d",
+                **overrides: Any) -> dict[str, Any]:
   """Measures one registered model in inference mode; returns one result row."""
+  the_task = tasks.create(tasks.get(task).default_config())
   config = registry.get_config(name, **overrides)
-  lifter = isinstance(config, LifterConfig)
-  if lifter and config.num_frames < frames:
+  if getattr(config, "num_frames", 0) is None or getattr(config, "num_frames",
+                                                         frames) < frames:
     overrides = {**overrides, "num_frames": frames}
   model = registry.create(name, **overrides)
   model.eval()
-  x = _inputs(model.config, batch, frames)
+  x = _inputs(the_task, model, batch)
   row: dict[str, Any] = {"model": name, "batch": batch, "frames": frames,
                          "params": registry.count_parameters(model),
                          "dtype": model.config.dtype}
   compiled, state, seconds = _compiled_forward(model, x)
   row["compile_s"] = seconds
-  mem = benchmarking.compiled_memory_bytes(compiled)
+  mem = common.compiled_memory_bytes(compiled)
   row["mem_estimate_mib"] = mem["peak_estimate_bytes"] / 2**20 if mem else None
-  timing = benchmarking.time_compiled(compiled, (state, x), repeats=repeats)
+  timing = common.time_compiled(compiled, (state, x), repeats=repeats)
   row["ms_per_clip_batch"] = timing["median_s"] * 1e3
   row["frames_per_s"] = batch * frames / timing["median_s"]
-  peak = benchmarking.device_peak_bytes()
+  peak = common.device_peak_bytes()
   row["device_peak_mib"] = peak / 2**20 if peak else None
   if flops:
-    loop_free = {}
-    if lifter:
-      loop_free = dict(scan_layers=False, impl="chunked",
-                       chunk_size=frames * model.config.num_joints)
+    loop_free = registry.loop_free_overrides(name, model.config, frames)
     counted = registry.create(name, **{**overrides, **loop_free})
     counted.eval()
     compiled_flops, _, _ = _compiled_forward(counted, x)
@@ -87,10 +87,10 @@ def run(names: Sequence[str], *, batch: int, frames: int, repeats: int,
   for name in names:
     row = bench_model(name, batch=batch, frames=frames, repeats=repeats, flops=flops,
                       **overrides)
-    print(benchmarking.format_table([row], list(row)), flush=True)
+    print(common.format_table([row], list(row)), flush=True)
     rows.append(row)
   return {
-      "environment": benchmarking.environment(),
+      "environment": common.environment(),
       "settings": {"batch": batch, "frames": frames, "repeats": repeats,
                    "overrides": {k: str(v) for k, v in overrides.items()},
                    "mode": "inference (model.eval()), forward only, jitted"},

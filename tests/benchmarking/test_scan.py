@@ -3,7 +3,7 @@
 import json
 
 from sasmamba_jax import benchmarking
-from sasmamba_jax.ops import benchmark
+from sasmamba_jax.benchmarking import scan as benchmark
 
 
 def test_benchmark_runs_and_saves(tmp_path):
@@ -23,3 +23,19 @@ def test_benchmark_runs_and_saves(tmp_path):
 def test_default_impls_skip_the_interpreter_and_unavailable_kernels():
   impls = benchmark.default_impls()
   assert "pallas_interpret" not in impls and "chunked" in impls
+
+
+def test_entry_point_prints_and_saves(tmp_path):
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = pathlib.Path(__file__).resolve().parents[2]
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.benchmark_scan", "--shapes=tiny",
+       "--impls=sequential", "--chunk_sizes=8", "--repeats=1",
+       f"--results_dir={tmp_path}"], cwd=root, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "| shape | impl |" in out.stdout and "auto resolves to" in out.stdout
+  saved = json.loads(next(tmp_path.glob("benchmark_scan_*.json")).read_text())
+  assert [r["impl"] for r in saved["results"]] == ["sequential"]

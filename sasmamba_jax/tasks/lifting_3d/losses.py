@@ -18,6 +18,9 @@ H36M_DIFF_WEIGHTS: tuple[float, ...] = (1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.
                                         1.5, 4, 4, 1.5, 4, 4)
 
 _TINY = 1e-20
+# The loss terms a config can weight (``task.loss.<term>``).
+TERMS: tuple[str, ...] = ("mpjpe", "n_mpjpe", "velocity", "temporal_consistency",
+                          "reprojection_2d")
 
 
 def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:

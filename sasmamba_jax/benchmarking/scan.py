@@ -9,9 +9,8 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from sasmamba_jax import benchmarking
+from sasmamba_jax.benchmarking import common
 from sasmamba_jax.ops import dispatch as scan_lib
 
 
@@ -102,17 +101,17 @@ def bench_one(shape: ScanShape, impl: str, kwargs: dict[str, Any], *, repeats: i
   row: dict[str, Any] = {}
   for label, fn in (("fwd", fwd), ("fwd_bwd", fwd_bwd)):
     compiled = fn.lower(args).compile()
-    mem = benchmarking.compiled_memory_bytes(compiled)
+    mem = common.compiled_memory_bytes(compiled)
     row[f"{label}_mem_estimate_gib"] = (mem["peak_estimate_bytes"] / 2**30
                                         if mem else None)
     if mem and mem["peak_estimate_bytes"] > budget:
       row[f"{label}_skipped"] = (f"needs ~{mem['peak_estimate_bytes'] / 2**30:.1f} GiB "
                                  f"> budget {budget / 2**30:.1f} GiB")
       continue
-    timing = benchmarking.time_compiled(compiled, (args,), repeats=repeats)
+    timing = common.time_compiled(compiled, (args,), repeats=repeats)
     row[f"{label}_ms"] = timing["median_s"] * 1e3
     row[f"{label}_min_ms"] = timing["min_s"] * 1e3
-    peak = benchmarking.device_peak_bytes()
+    peak = common.device_peak_bytes()
     if peak is not None:
       row[f"{label}_device_peak_gib"] = peak / 2**30
   # Minimum traffic of one forward: read u, delta, z, B, C once, write y once.
@@ -147,16 +146,13 @@ def run(shape_names: Sequence[str], impls: Sequence[str], chunk_sizes: Sequence[
     for label, impl, kwargs in _variants(impls, chunk_sizes):
       row = {"shape": shape_name, "impl": label}
       row.update(bench_one(shape, impl, kwargs, repeats=repeats, budget=budget))
-      print(benchmarking.format_table([row], list(row)), flush=True)
+      print(common.format_table([row], list(row)), flush=True)
       rows.append(row)
   _add_speedups(rows)
   return {
-      "environment": benchmarking.environment(),
+      "environment": common.environment(),
       "shapes": {k: dataclasses.asdict(SHAPES[k]) for k in shape_names},
-      "auto_resolves_to": {
-          k: scan_lib.resolve_impl("auto", shape=(SHAPES[k].batch, SHAPES[k].length,
-                                                  SHAPES[k].channels, SHAPES[k].d_state))
-          for k in shape_names},
+      "auto_resolves_to": {k: scan_lib.resolve_impl("auto") for k in shape_names},
       "memory_budget_gib": budget / 2**30,
       "results": rows,
   }

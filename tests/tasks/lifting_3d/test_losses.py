@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sasmamba_jax import losses
+from sasmamba_jax.tasks.lifting_3d import losses
 from sasmamba_jax import metrics
 
 

@@ -1,0 +1,55 @@
+"""Tasks by name: ``create(config.task)`` builds the task a run config names.
+
+A task family registers a ``TaskSpec``: its class, the defaults and validation of its
+config section, and the model and dataset a fresh ``base_config(task)`` starts from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import ml_collections
+
+from sasmamba_jax.tasks.base import Task
+from sasmamba_jax.tasks.lifting_3d import config as lifting_3d_config
+from sasmamba_jax.tasks.lifting_3d.task import Lifting3DTask
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """A registered task family."""
+
+  name: str
+  make_task: Callable[[ml_collections.ConfigDict], Task]
+  #: the ``task`` config section with its defaults (``name`` included)
+  default_config: Callable[[], ml_collections.ConfigDict]
+  #: problems with a ``task`` section, as "key = value: what is wrong" strings
+  validate_config: Callable[[ml_collections.ConfigDict], list[str]]
+  default_model: str
+  default_dataset: str
+  description: str
+
+
+_SPECS = [
+    TaskSpec("lifting_3d", Lifting3DTask, lifting_3d_config.default_config,
+             lifting_3d_config.validate, default_model="sasmamba",
+             default_dataset="h36m/sh_243",
+             description="2D keypoint clips -> root-relative 3D pose clips"),
+]
+_REGISTRY = {spec.name: spec for spec in _SPECS}
+TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get(name: str) -> TaskSpec:
+  """The spec of task ``name``; a ValueError lists the registered ones."""
+  try:
+    return _REGISTRY[name]
+  except KeyError:
+    raise ValueError(f"unknown task {name!r}; registered: {', '.join(TASK_NAMES)}"
+                     ) from None
+
+
+def create(task_config: ml_collections.ConfigDict) -> Task:
+  """The task of a run config's ``task`` section (its own section only)."""
+  return get(task_config.name).make_task(task_config)

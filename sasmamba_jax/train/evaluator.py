@@ -1,0 +1,254 @@
+"""The one prediction and evaluation path: the trainer, experiments.evaluate, inference.
+
+``Predictor`` holds a model split for jitted, sharded prediction (no optimizer, no
+train split, no train step); ``evaluate`` streams an eval split through it into the
+task's evaluator; ``load_predictor`` builds one from a run directory of ours or an
+official checkpoint; ``evaluate_checkpoint`` is ``experiments.evaluate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+from typing import Any, Mapping, Sequence
+
+from flax import nnx
+import jax
+import ml_collections
+import numpy as np
+
+from sasmamba_jax.checkpoints import load_official
+from sasmamba_jax.datasets import config as dataset_config
+from sasmamba_jax.datasets import pipeline
+from sasmamba_jax.evaluation import base as evaluation_base
+from sasmamba_jax.tasks import Task
+from sasmamba_jax.tasks import create as create_task
+from sasmamba_jax.train import checkpointing
+from sasmamba_jax.train import config as config_lib
+from sasmamba_jax.train import optimizers
+from sasmamba_jax.train import sharding
+
+# Model variables that are neither parameters nor RNG state (BatchNorm statistics,
+# stochastic-depth rates): carried from step to step.
+CARRIED = nnx.Not(nnx.Any(nnx.Param, nnx.RngState))
+# The part of a train state a prediction needs.
+EVAL_KEYS = ("params", "frozen", "model_state")
+
+
+def split_model(model: nnx.Module, freeze: Sequence[str] = ()
+                ) -> tuple[nnx.GraphDef, nnx.State, dict[str, nnx.State]]:
+  """(graphdef, RNG state, variables) of ``model``.
+
+  ``variables`` holds ``params`` (trained), ``model_state`` (carried) and, when
+  ``freeze`` patterns select parameters, ``frozen`` (used, never updated).
+  """
+  o = ml_collections.ConfigDict({"freeze": tuple(freeze)})
+  graphdef, params, frozen, rest, model_state = nnx.split(
+      model, optimizers.trainable_filter(o), optimizers.frozen_filter(o),
+      nnx.RngState, CARRIED)
+  variables = {"params": params, "model_state": model_state}
+  if jax.tree.leaves(frozen):
+    variables["frozen"] = frozen
+  return graphdef, rest, variables
+
+
+def merge_model(graphdef: nnx.GraphDef, rest: nnx.State,
+                variables: Mapping[str, nnx.State]) -> nnx.Module:
+  """Inverse of ``split_model`` (inside a trace: fresh Variables for this trace)."""
+  return nnx.merge(graphdef, jax.tree.map(lambda x: x, rest),
+                   *(variables[k] for k in EVAL_KEYS if k in variables))
+
+
+@dataclasses.dataclass
+class Predictor:
+  """A task's model ready for jitted prediction over a device mesh.
+
+  Attributes:
+    task: the task (its ``predict`` and evaluator).
+    graphdef, rest: the model's structure and RNG state (``split_model``).
+    variables: ``params`` / ``model_state`` (/ ``frozen``), placed on ``mesh``.
+    mesh: the device mesh; batches are split over its data axis.
+    feature_keys: the batch features the model reads (the task's batch spec).
+  """
+
+  task: Task
+  graphdef: nnx.GraphDef
+  rest: nnx.State
+  variables: dict[str, Any]
+  mesh: jax.sharding.Mesh
+  feature_keys: tuple[str, ...]
+
+  def __post_init__(self):
+    graphdef, rest, task = self.graphdef, self.rest, self.task
+    self.batch_sharding = sharding.batch_sharding(self.mesh)
+    shardings = jax.tree.map(lambda x: x.sharding, self.variables)
+
+    def predict(variables, batch):
+      return task.predict(merge_model(graphdef, rest, variables), batch)
+
+    self._predict = jax.jit(predict, in_shardings=(shardings, self.batch_sharding),
+                            out_shardings=self.batch_sharding)
+
+  def __call__(self, local_batch: Mapping[str, np.ndarray],
+               variables: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Predictions of this process's rows of a batch (all processes call together)."""
+    batch = sharding.global_batch({k: local_batch[k] for k in self.feature_keys},
+                                  self.batch_sharding)
+    out = self._predict(self.variables if variables is None else variables, batch)
+    return sharding.local_rows(out, self.mesh)
+
+
+def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
+             batch_size: int, num_threads: int = 2, num_workers: int = 0,
+             variables: Mapping[str, Any] | None = None,
+             progress: bool = False) -> dict[str, Any]:
+  """Streams ``source`` through ``predictor`` into the task's evaluator.
+
+  Each process predicts its shard (``batch_size`` rows per batch), feeds its own
+  rows to its evaluator as they come, and the evaluators are merged across
+  processes at the end: no prediction or example is kept, nothing is read twice.
+
+  Returns:
+    The evaluator's result.
+  """
+  task = predictor.task
+  evaluator = task.make_evaluator()
+  present = set(source[0]) if len(source) else set()
+  metadata = tuple(k for k in evaluator.metadata_keys if k in present)
+  keys = tuple(dict.fromkeys(predictor.feature_keys + metadata))
+  iterator = pipeline.make_eval_iterator(
+      source, batch_size=batch_size, transforms=task.eval_transforms(source),
+      keys=keys, num_threads=num_threads, num_workers=num_workers)
+  bar = None
+  if progress and jax.process_index() == 0:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    bar = tqdm(total=pipeline.num_eval_batches(len(source), batch_size,
+                                               jax.process_count()),
+               unit="batch", desc="evaluating", file=sys.stderr, leave=False)
+  seen = 0
+  for batch in iterator:
+    preds = predictor(batch, variables)
+    mask = np.asarray(batch["mask"], bool)
+    if mask.any():
+      evaluator.update(preds[mask], {k: batch[k][mask] for k in metadata})
+    seen += int(mask.sum())
+    if bar is not None:
+      bar.update(1)
+  if bar is not None:
+    bar.close()
+  total = sharding.all_sum(seen)
+  if total != len(source):
+    raise RuntimeError(f"evaluation covered {total} of {len(source)} examples: the "
+                       "eval iterator lost or repeated examples")
+  if jax.process_count() > 1:
+    merged = task.make_evaluator()
+    evaluation_base.merge_states(merged, sharding.all_gather_bytes(
+        evaluation_base.state_to_bytes(evaluator.state())))
+    evaluator = merged
+  return evaluator.result()
+
+
+def is_run_dir(path: pathlib.Path) -> bool:
+  """A workdir of ``experiments.train`` (holds checkpoints/ or best/)."""
+  return path.is_dir() and ((path / "checkpoints").is_dir() or (path / "best").is_dir())
+
+
+def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None = None,
+                    *, abstract: bool = False) -> Predictor:
+  """A predictor of ``config``'s task and model.
+
+  Args:
+    config: a run config (task, model, mesh sections).
+    model: use this model (e.g. an official checkpoint) instead of building one.
+    abstract: build the model's variables as shapes with shardings only (nothing is
+      computed), for restoring a checkpoint into them.
+  """
+  task = create_task(config.task)
+  mesh = sharding.make_mesh(config.mesh.data)
+  c = config
+  if model is None:
+    build = lambda: task.build_model(c.model, rngs=nnx.Rngs(params=c.seed,
+                                                            dropout=c.seed + 1),
+                                     dtype=c.compute_dtype)
+    if abstract:
+      model = nnx.eval_shape(build)
+      graphdef, rest, variables = split_model(model, c.optimizer.freeze)
+      shardings = sharding.state_shardings(variables, mesh, c.mesh.param_sharding)
+      variables = jax.tree.map(
+          lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+          variables, shardings)
+      # The RNG state is tiny and needed concretely; XLA drops the unused
+      # initialisers from this jit.
+      rest = jax.jit(lambda: nnx.split(build(), nnx.RngState, ...)[1])()
+    else:
+      model = sharding.create_sharded(build, mesh, c.mesh.param_sharding)
+      graphdef, rest, variables = split_model(model, c.optimizer.freeze)
+  else:
+    task.check_model(model)
+    graphdef, rest, variables = split_model(model, c.optimizer.freeze)
+    variables = sharding.put(variables, sharding.state_shardings(
+        variables, mesh, c.mesh.param_sharding))
+  keys = tuple(task.batch_spec(model, 1))
+  return Predictor(task, graphdef, rest, variables, mesh, keys)
+
+
+def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
+                   *, latest: bool = False) -> tuple[Predictor, int]:
+  """A predictor of a run's checkpoint (best, or ``latest``) or an official one.
+
+  Returns:
+    (predictor, step): the step of our checkpoint, 0 for an official one.
+  """
+  checkpoint = pathlib.Path(checkpoint)
+  if not checkpoint.exists():
+    raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+  if not is_run_dir(checkpoint):
+    return build_predictor(config, load_official(checkpoint)), 0
+  predictor = build_predictor(config, abstract=True)
+  variables, meta = checkpointing.restore_variables(checkpoint, predictor.variables,
+                                                    best=not latest)
+  predictor.variables = variables
+  return predictor, int(meta["step"])
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
+                        output: str | pathlib.Path | None = None, *,
+                        latest: bool = False, progress: bool = True) -> dict[str, Any]:
+  """Evaluates ``checkpoint`` with ``config``'s data, task and protocol.
+
+  Args:
+    config: the experiment config (its model settings must match a run of ours; an
+      official checkpoint brings its own architecture, inferred from its tensors).
+    checkpoint: a workdir of ``experiments.train`` (its best checkpoint, or the
+      latest with ``latest=True``), or an official PoseMamba / SasMamba checkpoint
+      (torch file, its unpacked folder, or an .npz state dict).
+    output: JSON file for the results; default ``WORKDIR/eval/final.json`` for our
+      runs and ``<checkpoint>.eval.json`` beside an official one.
+    latest: evaluate the latest checkpoint of a run instead of its best.
+    progress: show a progress bar.
+
+  Returns:
+    The protocol's results (``p1_mm``, ``p2_mm``, ``per_action``, ... for H36M).
+  """
+  config = config_lib.validate(config)
+  checkpoint = pathlib.Path(checkpoint)
+  predictor, step = load_predictor(config, checkpoint, latest=latest)
+  if output is None:
+    output = (checkpoint / "eval" / "final.json" if is_run_dir(checkpoint)
+              else checkpoint.with_name(checkpoint.name + ".eval.json"))
+  output = pathlib.Path(output)
+  (source,) = dataset_config.load_splits(config.dataset, [config.dataset.eval_split])
+  results = evaluate(predictor, source,
+                     batch_size=sharding.per_process_batch(config.eval_batch_size,
+                                                           "eval_batch_size"),
+                     num_threads=config.dataset.num_threads,
+                     num_workers=config.dataset.num_workers, progress=progress)
+  results = {"step": step, **results, "checkpoint": str(checkpoint)}
+  if jax.process_index() == 0:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(predictor.task.format_results(results))
+    print(f"results written to {output}")
+  return results

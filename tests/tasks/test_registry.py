@@ -1,0 +1,71 @@
+"""Task registry and the lifting task's side of the Task interface."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from sasmamba_jax import benchmarking
+from sasmamba_jax import evaluation
+from sasmamba_jax import tasks
+from sasmamba_jax.train import config as config_lib
+
+
+def _task(**changes):
+  cfg = tasks.get("lifting_3d").default_config()
+  for k, v in changes.items():
+    cfg[k] = v
+  return tasks.create(cfg)
+
+
+def test_registry_names_and_errors():
+  assert "lifting_3d" in tasks.TASK_NAMES
+  with pytest.raises(ValueError, match="unknown task 'heatmaps'; registered"):
+    tasks.get("heatmaps")
+
+
+def test_primary_metric_and_direction():
+  h36m = _task()
+  assert (h36m.primary_metric, h36m.higher_is_better) == ("p1_mm", False)
+  assert isinstance(h36m.make_evaluator(), evaluation.H36MEvaluator)
+  mpi = _task(protocol="mpi_inf_3dhp", skeleton="mpi_inf_3dhp")
+  assert mpi.primary_metric == "mpjpe_mm"
+  assert isinstance(mpi.make_evaluator(), evaluation.MPIInf3DHPEvaluator)
+  assert tasks.is_better(h36m, 40.0, 41.0) and not tasks.is_better(h36m, 42.0, 41.0)
+  assert tasks.is_better(h36m, 42.0, None)
+
+  class HigherIsBetter:
+    higher_is_better = True
+  assert tasks.is_better(HigherIsBetter(), 80.0, 70.0)
+
+
+def test_batch_spec_feeds_loss_predict_and_model_inputs():
+  task = _task(constant_confidence=True)
+  cfg = config_lib.base_config("lifting_3d")
+  cfg.model.kwargs.num_frames = 9
+  cfg.model.kwargs.dim = 8
+  cfg.model.kwargs.depth = 1
+  model = task.build_model(cfg.model, rngs=nnx.Rngs(0), dtype="float32")
+  spec = task.batch_spec(model, 2)
+  assert {k: v.shape for k, v in spec.items()} == {"input_2d": (2, 9, 17, 3),
+                                                    "label_3d": (2, 9, 17, 3)}
+  batch = {k: jax.numpy.asarray(v) for k, v in benchmarking.random_batch(spec).items()}
+  (x,) = task.model_inputs(batch)
+  assert x.shape == (2, 9, 17, 3) and np.all(np.asarray(x[..., 2]) == 1.0)
+  loss, terms = task.loss(model, batch)
+  assert np.isfinite(float(loss)) and set(terms) == {"loss_mpjpe", "loss_n_mpjpe",
+                                                     "loss_velocity"}
+  assert task.predict(model, batch).shape == (2, 9, 17, 3)
+  assert task.train_transforms(None) and not _task(flip_augment=False).train_transforms(
+      None)
+
+
+def test_check_model_names_the_mismatch():
+  task = _task(use_confidence=True)
+  from sasmamba_jax import models  # pylint: disable=g-import-not-at-top
+  model = models.create("mlp_baseline", width=8, num_stages=0)
+  with pytest.raises(ValueError, match="takes 2 input channels and 17 joints, but the "
+                                       "task feeds 3 channels"):
+    task.check_model(model)
