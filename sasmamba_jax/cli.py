@@ -1,7 +1,7 @@
 """Plumbing shared by the entry points in ``experiments/``: flags, logs, errors.
 
 An entry point defines its flags, writes ``main(argv)`` and ends with
-``cli.run(main)``: library INFO logs are off unless ``--verbosity`` asks for them,
+``cli.run(main)``: library INFO logs are off unless ``--verbosity=0`` asks for them,
 and the errors a user can cause (a bad config, a missing file, a damaged
 checkpoint) print one ``error: ...`` line and exit 1 instead of a traceback.
 """
@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from sasmamba_jax.checkpoints import CheckpointError
@@ -45,6 +46,11 @@ def run(main: Callable[[Sequence[str]], int | None]) -> None:
   """``app.run(main)`` with quiet library logs and one-line user errors."""
 
   def wrapped(argv):
+    # Orbax and TFDS log every file operation at INFO, and a library sets the absl
+    # verbosity to INFO on import (so a flag default does not hold): set WARNING
+    # here, after parsing, unless --verbosity was given on the command line.
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
     try:
       return main(argv)
     except USER_ERRORS as e:
@@ -52,6 +58,4 @@ def run(main: Callable[[Sequence[str]], int | None]) -> None:
       print(f"error: {message}", file=sys.stderr)
       sys.exit(1)
 
-  # Orbax and TFDS log every file operation at INFO; --verbosity=0 brings them back.
-  flags.FLAGS.set_default("verbosity", -1)
   app.run(wrapped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -231,6 +232,8 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
                       check=False)
   assert ok.returncode == 0, ok.stderr[-3000:]
   assert (tmp_path / "eval" / "step_2.json").is_file()
+  # Library INFO logs (Orbax, TFDS, JAX) are off unless --verbosity asks for them.
+  assert not re.search(r"^I\d{4} ", ok.stderr, re.M), ok.stderr[:2000]
   bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=600, check=False)
   assert bad.returncode != 0 and "lerning_rate" in bad.stderr
