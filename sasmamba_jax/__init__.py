@@ -9,3 +9,11 @@ beside the flow. ``skeletons`` and ``metrics`` are leaves. See README.md.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+  # save_pretrained / load_pretrained import the whole library: only when asked.
+  if name in ("save_pretrained", "load_pretrained"):
+    from sasmamba_jax import export  # pylint: disable=g-import-not-at-top
+    return getattr(export, name)
+  raise AttributeError(f"module 'sasmamba_jax' has no attribute {name!r}")

@@ -29,6 +29,8 @@ ALLOWED = {
                      "evaluation", "metrics", "skeletons", "checkpoints"},
     "cli": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
             "metrics", "skeletons", "checkpoints"},
+    "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
+               "metrics", "skeletons", "checkpoints"},
 }
 
 

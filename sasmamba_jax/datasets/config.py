@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import ml_collections
 
 from sasmamba_jax.datasets import registry
+from sasmamba_jax.datasets.safe_io import DataFileError
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -54,3 +55,17 @@ def load_splits(cfg: ml_collections.ConfigDict, splits: Sequence[str]
   else:
     builder = registry.get_builder(cfg.name, data_dir=data_dir)
   return [registry.load(builder, split) for split in splits]
+
+
+def read_error(cfg: ml_collections.ConfigDict, error: Exception) -> DataFileError:
+  """What to tell a user whose built dataset failed to read (e.g. a Riegeli hash
+  mismatch of a damaged array_record file)."""
+  text = " ".join(str(error).split())
+  text = text[:300] + " ..." if len(text) > 300 else text
+  where = cfg.data_dir or "~/tensorflow_datasets"
+  name = cfg.name.split("/")[0]
+  return DataFileError(
+      f"reading dataset {cfg.name} failed ({type(error).__name__}: {text}); its built "
+      f"files may be damaged: delete {where}/{name} and rebuild it with python -m "
+      f"experiments.prepare_data --dataset={cfg.name}"
+      + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else ""))

@@ -31,6 +31,13 @@ def _check_sequence(sequence: Array, num_frames: int, fn: str) -> np.ndarray:
                      f"{sequence.shape}")
   if sequence.shape[0] < 1:
     raise ValueError(f"{fn}: the sequence has no frames")
+  if sequence.dtype.kind == "f" and not np.all(np.isfinite(sequence)):
+    bad = np.flatnonzero(~np.isfinite(sequence).reshape(len(sequence), -1).all(axis=1))
+    shown = ", ".join(map(str, bad[:5])) + (" ..." if bad.size > 5 else "")
+    raise ValueError(f"{fn}: {bad.size} frame(s) hold NaN or infinite coordinates "
+                     f"(frames {shown}); a model would turn every window that covers "
+                     "them into NaN: fill missing joints first (e.g. interpolate "
+                     "over time) or cut the sequence")
   if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or \
       num_frames < 1:
     raise ValueError(f"{fn}: num_frames must be a positive int, got {num_frames!r}")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 
 def check_pose_clip(x: Any, *, name: str, num_joints: int, in_channels: int,
                     max_frames: int | None = None, joints_hint: str = "") -> None:
@@ -33,3 +37,10 @@ def check_pose_clip(x: Any, *, name: str, num_joints: int, in_channels: int,
   if max_frames is not None and t > max_frames:
     raise ValueError(f"{name}: T = {t} frames, but the temporal position embedding "
                      f"has {max_frames} rows; build the model with num_frames >= {t}")
+  # Concrete inputs are checked for NaN / inf (traced ones cannot be: the trainer and
+  # the evaluation loop check their batches on the host before the device).
+  if (not isinstance(x, jax.core.Tracer) and hasattr(x, "dtype")
+      and jnp.issubdtype(x.dtype, jnp.floating)
+      and not np.all(np.isfinite(np.asarray(x, np.float32)))):
+    raise ValueError(f"{name}: the input holds NaN or infinite values, which would "
+                     "make every output NaN; fill or drop those joints first")

@@ -116,7 +116,10 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
     The model, in training mode.
   """
   config = get_config(name, **overrides)
-  return _spec(name).make_model(config, rngs=rngs if rngs is not None else nnx.Rngs(seed))
+  model = _spec(name).make_model(config, rngs=rngs if rngs is not None else
+                                 nnx.Rngs(seed))
+  model.registry_name = name  # What rebuilds it (export.save_pretrained).
+  return model
 
 
 def create_abstract(name: str, **overrides: Any) -> nnx.Module:

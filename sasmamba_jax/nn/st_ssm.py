@@ -28,6 +28,7 @@ from flax import nnx
 
 from sasmamba_jax.nn import torch_init
 from sasmamba_jax.nn.deform_conv import DeformableDepthwiseConv
+from sasmamba_jax.ops import available_impls
 from sasmamba_jax.ops import selective_scan
 
 NUM_DIRECTIONS = 4
@@ -81,6 +82,9 @@ class SSMConfig:
                        f"{self.d_state} and {self.ssm_ratio}")
     if self.dt_rank is not None and self.dt_rank < 1:
       raise ValueError(f"SSMConfig: dt_rank must be >= 1 or None, got {self.dt_rank}")
+    impls = ("auto",) + available_impls()
+    if self.impl not in impls:
+      raise ValueError(f"SSMConfig: impl must be one of {impls}, got {self.impl!r}")
 
   def d_inner(self, dim: int) -> int:
     return int(self.ssm_ratio * dim)

@@ -2,23 +2,100 @@
 
 A checkpoint holds the train state (parameters and optimizer state), the data
 iterator's position (grain, one file per process) and a small JSON of run metadata
-(step, best metric, early-stopping counter). Restoring all three makes a resumed run
-continue with the same step, data order and randomness (the per-step RNG is derived
-from the seed and the step).
+(step, best metric, early-stopping counter, and a checksum of every saved array).
+Restoring all three makes a resumed run continue with the same step, data order and
+randomness (the per-step RNG is derived from the seed and the step). Every restore
+recomputes the checksums: a damaged checkpoint is named, moved aside to
+``WORKDIR/damaged/`` (never deleted) and the run resumes from the newest intact one.
 """
 
 from __future__ import annotations
 
 import pathlib
+import shutil
 from typing import Any
 
 import grain
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 
 class CheckpointRestoreError(RuntimeError):
   """A checkpoint exists but cannot be restored into the current run."""
+
+
+class DamagedCheckpointError(CheckpointRestoreError):
+  """A checkpoint's arrays do not match the checksums saved with them."""
+
+
+def _path(keypath) -> str:
+  parts = []
+  for key in keypath:
+    for attr in ("key", "idx", "name"):
+      if hasattr(key, attr):
+        key = getattr(key, attr)
+        break
+    parts.append(str(key))
+  if parts and parts[-1] == "value":
+    parts.pop()
+  return "/".join(parts)
+
+
+def _leaf_fingerprint(x: jax.Array) -> jax.Array:
+  """Two uint32 sums of an array's bits: plain and position-weighted (odd weights).
+
+  Any single flipped bit changes the weighted sum (an odd multiple of a power of two
+  is never 0 mod 2^32); several flips cancel only by coincidence.
+  """
+  x = jnp.asarray(x)
+  if x.dtype == jnp.bool_:
+    bits = x.astype(jnp.uint32)
+  else:
+    size = x.dtype.itemsize
+    unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[size]
+    bits = jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32)
+  bits = bits.reshape(-1)
+  weights = jnp.arange(bits.size, dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+  return jnp.stack([jnp.sum(bits, dtype=jnp.uint32),
+                    jnp.sum(bits * weights, dtype=jnp.uint32)])
+
+
+def checksums(tree: Any) -> dict[str, list[int]]:
+  """``{path: [sum, weighted sum]}`` of every array of ``tree`` (computed on device)."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  if not leaves:
+    return {}
+  values = jax.jit(lambda xs: [_leaf_fingerprint(x) for x in xs])(
+      [x for _, x in leaves])
+  out = {}
+  for (path, _), value in zip(leaves, values):
+    local = value.addressable_data(0) if hasattr(value, "addressable_data") else value
+    out[_path(path)] = [int(v) for v in np.asarray(local)]
+  return out
+
+
+def verify(tree: Any, meta: dict[str, Any], where: str) -> None:
+  """Raises DamagedCheckpointError when ``tree`` disagrees with ``meta["checksums"]``.
+
+  Arrays absent from the saved checksums (checkpoints written before checksums
+  existed, or a subtree restored alone) are not checked.
+  """
+  saved = meta.get("checksums")
+  if not saved:
+    return
+  bad = [path for path, value in checksums(tree).items()
+         if path in saved and list(saved[path]) != value]
+  if bad:
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    raise DamagedCheckpointError(f"{where} is damaged: {len(bad)} array(s) differ "
+                                 f"from their saved checksums ({shown})")
+
+
+def _short(e: Exception, limit: int = 300) -> str:
+  text = " ".join(str(e).split())
+  return f"{type(e).__name__}: " + (text[:limit] + " ..." if len(text) > limit else text)
 
 
 class Checkpointer:
@@ -38,8 +115,13 @@ class Checkpointer:
     return self.latest.latest_step()
 
   def save(self, step: int, state: Any, data_iterator: Any, meta: dict[str, Any], *,
-           best: bool = False) -> None:
-    """Saves ``state`` at ``step`` (and as the best one if ``best``)."""
+           best: bool = False, wait: bool = False) -> None:
+    """Saves ``state`` at ``step`` (and as the best one if ``best``).
+
+    The arrays' checksums go into the metadata. ``wait`` blocks until the files are
+    complete (on a signal, before the process exits).
+    """
+    meta = dict(meta, checksums=checksums(state))
     if self.latest.latest_step() != step:
       self.latest.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state),
@@ -48,11 +130,19 @@ class Checkpointer:
     if best:
       self.best.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    if wait:
+      self.wait()
 
   def restore(self, abstract_state: Any, data_iterator: Any,
               step: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Restores state (with the shardings of ``abstract_state``), iterator and meta."""
+    """Restores state (with the shardings of ``abstract_state``), iterator and meta.
+
+    Raises:
+      DamagedCheckpointError: the arrays disagree with their checksums.
+      CheckpointRestoreError: the checkpoint does not fit this run (or is unreadable).
+    """
     step = self.latest.latest_step() if step is None else step
+    where = f"the checkpoint at step {step} in {self.latest.directory}"
     try:
       restored = self.latest.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state),
@@ -60,12 +150,53 @@ class Checkpointer:
           meta=ocp.args.JsonRestore()))
     except Exception as e:  # Orbax raises many types; all mean the same to a user.
       raise CheckpointRestoreError(
-          f"could not restore the checkpoint at step {step} in "
-          f"{self.latest.directory}: {type(e).__name__}: {e}. If the run's model or "
-          "optimizer settings changed, start in a new --workdir; if the checkpoint "
-          "is corrupt, move that step's folder aside to resume from the previous "
-          "one.") from e
-    return restored.state, dict(restored.meta)
+          f"could not restore {where} ({_short(e)}). If the run's model or optimizer "
+          "settings changed, start in a new --workdir") from e
+    meta = dict(restored.meta)
+    verify(restored.state, meta, where)
+    meta.pop("checksums", None)
+    return restored.state, meta
+
+  def restore_newest_intact(self, abstract_state: Any, data_iterator: Any
+                            ) -> tuple[Any, dict[str, Any], list[str]]:
+    """Restores the newest checkpoint that is intact; moves damaged ones aside.
+
+    Returns:
+      (state, meta, notes): ``notes`` say which checkpoints were damaged and where
+      they were moved.
+
+    Raises:
+      CheckpointRestoreError: no checkpoint could be restored (the first problem is
+        named: a config that no longer fits the run is the usual cause).
+    """
+    notes, first_error = [], None
+    for step in sorted(self.latest.all_steps(), reverse=True):
+      try:
+        state, meta = self.restore(abstract_state, data_iterator, step)
+      except CheckpointRestoreError as e:
+        first_error = first_error or e
+        if isinstance(e, DamagedCheckpointError) or _unreadable(e):
+          notes.append(f"{e}; moved it to {self._move_aside(step)}")
+          continue
+        raise
+      return state, meta, notes
+    if first_error is not None:
+      raise CheckpointRestoreError(
+          f"no intact checkpoint in {self.latest.directory} ("
+          + "; ".join(notes) + "); start in a new --workdir") from first_error
+    raise CheckpointRestoreError(f"no checkpoint in {self.latest.directory}")
+
+  def _move_aside(self, step: int) -> pathlib.Path:
+    self.latest.wait_until_finished()
+    source = pathlib.Path(self.latest.directory) / str(step)
+    target = pathlib.Path(self.latest.directory).parent / "damaged" / str(step)
+    if jax.process_index() == 0:
+      target.parent.mkdir(parents=True, exist_ok=True)
+      if target.exists():
+        shutil.rmtree(target)
+      shutil.move(str(source), str(target))
+    self.latest.reload()
+    return target
 
   def wait(self) -> None:
     self.latest.wait_until_finished()
@@ -100,6 +231,7 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
       step = manager.latest_step()
       if step is None:
         continue
+      where = f"the checkpoint at step {step} in {directory}"
       try:
         restored = manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.PyTreeRestore(
@@ -110,15 +242,32 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
             meta=ocp.args.JsonRestore()))
       except Exception as e:  # Orbax raises many types; all mean the same to a user.
         raise CheckpointRestoreError(
-            f"could not restore the checkpoint at step {step} in {directory}: "
-            f"{type(e).__name__}: {e}. Evaluate it with the config it was trained "
-            "with.") from e
-      return restored.state, dict(restored.meta)
+            f"could not restore {where} ({_short(e)}). Evaluate it with the config it "
+            "was trained with (a run's config.json)") from e
+      missing = [_path(p) for p, x in jax.tree_util.tree_flatten_with_path(
+          restored.state)[0] if isinstance(x, jax.ShapeDtypeStruct)]
+      if missing:
+        raise CheckpointRestoreError(
+            f"{where} has no arrays for {len(missing)} of the model's variables (e.g. "
+            f"{', '.join(missing[:3])}): it was trained with another model or config; "
+            "evaluate it with the config it was trained with (a run's config.json)")
+      meta = dict(restored.meta)
+      verify(restored.state, meta, where)
+      meta.pop("checksums", None)
+      return restored.state, meta
     finally:
       manager.close()
   raise CheckpointRestoreError(
       f"no checkpoint in {workdir}: expected a training run's workdir (with "
       "checkpoints/ or best/)")
+
+
+def _unreadable(e: Exception) -> bool:
+  """Whether a restore failed on damaged files rather than on a mismatched tree."""
+  text = str(e.__cause__ or e).lower()
+  mismatch = ("shape" in text or "structure" in text or "dtype" in text
+              or "not found in" in text or "missing" in text)
+  return not mismatch
 
 
 def abstract_like(state: Any) -> Any:

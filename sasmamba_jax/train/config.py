@@ -14,6 +14,7 @@ config is saved in the run's workdir.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable
 
 import ml_collections
@@ -56,6 +57,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.eval_every_epochs = 1
   c.eval_every_steps = 0                # > 0 overrides eval_every_epochs
   c.checkpoint_every_steps = 0          # 0 = at every evaluation
+  c.checkpoint_every_minutes = 5.0      # also save this often (0 = off): preemption
+                                        # or a crash loses at most this much
   c.keep_checkpoints = 3
   c.early_stop_patience = 40            # evaluations without a better metric; 0 = off
   c.progress_bar = True
@@ -116,8 +119,12 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   given = set(_flat_keys(cfg))
   unknown = sorted(given - known)
   if unknown:
-    raise ValueError(f"unknown config key(s): {', '.join(unknown)}. Known keys: "
-                     f"{', '.join(sorted(known))}")
+    hints = []
+    for key in unknown:
+      close = difflib.get_close_matches(key, sorted(known), n=1)
+      hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise ValueError(f"unknown config key(s): {', '.join(hints)}; every key is listed "
+                     "in sasmamba_jax/train/README.md")
   missing = sorted(known - given)
   if missing:
     raise ValueError(f"config is missing key(s) {', '.join(missing)}: start configs "
@@ -140,7 +147,7 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                "eval_every_epochs", "keep_checkpoints"):
     check(path, _get(cfg, path) >= 1, "must be >= 1")
   for path in ("max_steps", "eval_every_steps", "checkpoint_every_steps",
-               "early_stop_patience"):
+               "checkpoint_every_minutes", "early_stop_patience"):
     check(path, _get(cfg, path) >= 0, "must be >= 0")
   check("mesh.data", cfg.mesh.data == -1 or cfg.mesh.data >= 1, "must be -1 or >= 1")
   errors += dataset_config.validate(cfg.dataset)
@@ -150,3 +157,43 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ValueError("invalid config: " + "; ".join(sorted(errors)))
   cfg.lock()
   return cfg
+
+
+# Keys a resumed run may change: they do not alter what is being trained.
+RESUME_SAFE = ("max_steps", "num_epochs", "eval_batch_size", "log_every_steps",
+               "eval_every_epochs", "eval_every_steps", "checkpoint_every_steps",
+               "checkpoint_every_minutes", "keep_checkpoints", "early_stop_patience",
+               "progress_bar", "dataset.data_dir", "dataset.manual_dir",
+               "dataset.prepare_if_missing", "dataset.num_threads",
+               "dataset.num_workers", "mesh.data", "mesh.param_sharding",
+               "distributed.initialize", "distributed.coordinator_address",
+               "distributed.num_processes", "distributed.process_id")
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, dict) and value:
+      out.update(_flatten(value, path + "."))
+    else:
+      out[path] = value
+  return out
+
+
+def resume_changes(saved: dict[str, Any], config: ml_collections.ConfigDict
+                   ) -> tuple[list[str], list[str]]:
+  """(safe, unsafe) changes of ``config`` against a run's saved config.json.
+
+  Each change reads "key: old -> new"; ``RESUME_SAFE`` lists the keys a resumed run
+  may change.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  new = _flatten(json.loads(config.to_json_best_effort()))
+  old = _flatten(saved)
+  safe, unsafe = [], []
+  for key in sorted(set(new) | set(old)):
+    if new.get(key, "<absent>") != old.get(key, "<absent>"):
+      line = f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
+      (safe if key in RESUME_SAFE else unsafe).append(line)
+  return safe, unsafe

@@ -20,7 +20,8 @@ import ml_collections
 import numpy as np
 
 from sasmamba_jax.checkpoints import load_official
-from sasmamba_jax.datasets import config as dataset_config
+from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.datasets import config as dataset_config_lib
 from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.evaluation import base as evaluation_base
 from sasmamba_jax.tasks import Task
@@ -103,7 +104,9 @@ class Predictor:
 def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
              batch_size: int, num_threads: int = 2, num_workers: int = 0,
              variables: Mapping[str, Any] | None = None,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False,
+             dataset_config: ml_collections.ConfigDict | None = None
+             ) -> dict[str, Any]:
   """Streams ``source`` through ``predictor`` into the task's evaluator.
 
   Each process predicts its shard (``batch_size`` rows per batch), feeds its own
@@ -112,6 +115,11 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
 
   Returns:
     The evaluator's result.
+
+  Raises:
+    ValueError: a batch feature holds NaN or infinite values.
+    DataFileError: the data could not be read (with ``dataset_config``: how to
+      rebuild it).
   """
   task = predictor.task
   evaluator = task.make_evaluator()
@@ -128,7 +136,16 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
                                                jax.process_count()),
                unit="batch", desc="evaluating", file=sys.stderr, leave=False)
   seen = 0
-  for batch in iterator:
+  while True:
+    try:
+      batch = next(iterator)
+    except StopIteration:
+      break
+    except Exception as e:  # pylint: disable=broad-except  # Reading or decoding.
+      if dataset_config is None:
+        raise
+      raise dataset_config_lib.read_error(dataset_config, e) from e
+    _check_finite_inputs(batch, predictor.feature_keys, seen)
     preds = predictor(batch, variables)
     mask = np.asarray(batch["mask"], bool)
     if mask.any():
@@ -148,6 +165,18 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
         evaluation_base.state_to_bytes(evaluator.state())))
     evaluator = merged
   return evaluator.result()
+
+
+def _check_finite_inputs(batch: Mapping[str, np.ndarray], keys: Sequence[str],
+                         offset: int) -> None:
+  """NaN or infinite inputs would silently become NaN predictions: refuse them."""
+  for key in keys:
+    values = np.asarray(batch[key])
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+      row = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
+      raise ValueError(f"evaluation input {key!r} of example {offset + row} (counting "
+                       "this process's examples) holds NaN or infinite values; fix or "
+                       "drop it in the dataset")
 
 
 def is_run_dir(path: pathlib.Path) -> bool:
@@ -204,6 +233,8 @@ def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.
   checkpoint = pathlib.Path(checkpoint)
   if not checkpoint.exists():
     raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+  if pretrained.is_model_directory(checkpoint):
+    return build_predictor(config, pretrained.load_model_directory(checkpoint)), 0
   if not is_run_dir(checkpoint):
     return build_predictor(config, load_official(checkpoint)), 0
   predictor = build_predictor(config, abstract=True)
@@ -239,12 +270,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
     output = (checkpoint / "eval" / "final.json" if is_run_dir(checkpoint)
               else checkpoint.with_name(checkpoint.name + ".eval.json"))
   output = pathlib.Path(output)
-  (source,) = dataset_config.load_splits(config.dataset, [config.dataset.eval_split])
+  (source,) = dataset_config_lib.load_splits(config.dataset,
+                                             [config.dataset.eval_split])
   results = evaluate(predictor, source,
                      batch_size=sharding.per_process_batch(config.eval_batch_size,
                                                            "eval_batch_size"),
                      num_threads=config.dataset.num_threads,
-                     num_workers=config.dataset.num_workers, progress=progress)
+                     num_workers=config.dataset.num_workers, progress=progress,
+                     dataset_config=config.dataset)
   results = {"step": step, **results, "checkpoint": str(checkpoint)}
   if jax.process_index() == 0:
     output.parent.mkdir(parents=True, exist_ok=True)

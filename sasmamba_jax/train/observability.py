@@ -25,23 +25,70 @@ def _scalar(value: Any) -> float | None:
 
 
 class MetricsWriter:
-  """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard events."""
+  """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard events.
 
-  def __init__(self, workdir: str | pathlib.Path, *, enabled: bool | None = None):
+  Durable: a log file or TensorBoard folder deleted during the run is recreated at
+  the next write. ``resume_step``: on a resumed run, the lines after that step
+  (written after the restored checkpoint, so about to be written again) are dropped
+  from metrics.jsonl and TensorBoard is told to discard its later events, so no
+  step appears twice.
+  """
+
+  def __init__(self, workdir: str | pathlib.Path, *, enabled: bool | None = None,
+               resume_step: int | None = None):
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     self._jsonl = None
     self._tb = None
+    self._workdir = pathlib.Path(workdir)
+    self._purge_step = None
     if not self.enabled:
       return
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self._tb = SummaryWriter(str(workdir / "tensorboard"))
+    self._workdir.mkdir(parents=True, exist_ok=True)
+    if resume_step is not None:
+      self._truncate(resume_step)
+      self._purge_step = resume_step + 1
+    self._open()
+
+  @property
+  def jsonl_path(self) -> pathlib.Path:
+    return self._workdir / "metrics.jsonl"
+
+  @property
+  def tensorboard_dir(self) -> pathlib.Path:
+    return self._workdir / "tensorboard"
+
+  def _truncate(self, step: int) -> None:
+    if not self.jsonl_path.exists():
+      return
+    kept = []
+    for line in self.jsonl_path.read_text(encoding="utf-8").splitlines():
+      try:
+        if int(json.loads(line)["step"]) <= step:
+          kept.append(line)
+      except (ValueError, KeyError, TypeError):
+        continue  # A torn last line of a killed run.
+    tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    tmp.replace(self.jsonl_path)
+
+  def _open(self) -> None:
+    self._workdir.mkdir(parents=True, exist_ok=True)
+    if self._jsonl is None or not self.jsonl_path.exists():
+      if self._jsonl is not None:
+        self._jsonl.close()
+      self._jsonl = open(self.jsonl_path, "a", encoding="utf-8")
+    if self._tb is None or not self.tensorboard_dir.exists():
+      if self._tb is not None:
+        self._tb.close()
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self._tb = SummaryWriter(str(self.tensorboard_dir),
+                               purge_step=self._purge_step)
+      self._purge_step = None
 
   def write(self, step: int, metrics: Mapping[str, Any], prefix: str = "") -> None:
     if not self.enabled:
       return
+    self._open()
     scalars = {f"{prefix}{k}": v for k, v in
                ((k, _scalar(v)) for k, v in metrics.items()) if v is not None}
     self._jsonl.write(json.dumps({"step": int(step), **scalars}) + "\n")
@@ -66,6 +113,12 @@ class Progress:
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
       self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
                        file=sys.stderr, mininterval=1.0)
+
+  def reset(self, initial: int) -> None:
+    """Starts counting from ``initial`` (the step a run resumes from)."""
+    if self._bar is not None:
+      self._bar.reset(total=self._bar.total)
+      self._bar.update(initial)
 
   def update(self, n: int = 1, **postfix: Any) -> None:
     if self._bar is not None:

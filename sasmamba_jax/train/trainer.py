@@ -13,6 +13,8 @@ import dataclasses
 import json
 import math
 import pathlib
+import signal
+import threading
 import time
 from typing import Any
 
@@ -32,6 +34,7 @@ from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import observability
 from sasmamba_jax.train import optimizers
 from sasmamba_jax.train import sharding
+from sasmamba_jax.train import workdir_lock
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -148,7 +151,8 @@ def _save_config(config: ml_collections.ConfigDict, workdir: pathlib.Path,
 
 def _check_finite(loss: float, step: int, last_saved: int | None) -> None:
   if not math.isfinite(loss):
-    saved = (f"the last checkpoint (step {last_saved}) is intact"
+    saved = (f"the last checkpoint, step {last_saved}, was saved before that (its "
+             "checksums are verified when the run resumes)"
              if last_saved is not None else "no checkpoint was written")
     raise NonFiniteLossError(
         f"training stopped: the loss at step {step} is {loss}; {saved}. Lower "
@@ -168,6 +172,9 @@ class Trainer:
     self.config = config_lib.validate(config)
     maybe_initialize_distributed(self.config)
     self.workdir = pathlib.Path(workdir)
+    if self.workdir.exists() and not self.workdir.is_dir():
+      raise NotADirectoryError(f"--workdir {self.workdir} is a file; give a directory "
+                               "(new, or a run's to resume it)")
     self.is_main = jax.process_index() == 0
     if self.is_main:
       self.workdir.mkdir(parents=True, exist_ok=True)
@@ -229,6 +236,12 @@ class Trainer:
                    out_shardings=(self.state_shardings, repl), donate_argnums=(0,))
 
   def _global(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    for key in self.feature_keys:
+      values = batch[key]
+      if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise ValueError(f"a training batch's {key!r} holds NaN or infinite values; "
+                         f"fix or drop those examples of dataset "
+                         f"{self.config.dataset.name}")
     return sharding.global_batch({k: batch[k] for k in self.feature_keys},
                                  self.batch_sharding)
 
@@ -248,7 +261,8 @@ class Trainer:
         self.predictor, self.eval_source, batch_size=self.local_eval_batch,
         num_threads=self.config.dataset.num_threads,
         num_workers=self.config.dataset.num_workers,
-        variables=self._eval_variables())
+        variables=self._eval_variables(), progress=self.config.progress_bar,
+        dataset_config=self.config.dataset)
     results = {"step": step, **results}
     if self.is_main:
       eval_dir = self.workdir / "eval"
@@ -257,29 +271,100 @@ class Trainer:
     return results
 
   # ---------------------------------------------------------------- loop
+  def _next(self, iterator):
+    try:
+      return next(iterator)
+    except Exception as e:  # pylint: disable=broad-except  # Reading or decoding.
+      raise dataset_config.read_error(self.config.dataset, e) from e
+
+  def _check_resume_config(self, progress) -> None:
+    """A resumed run may change only the RESUME_SAFE keys; says what changed."""
+    path = self.workdir / "config.json"
+    if not path.exists():
+      return
+    try:
+      saved = json.loads(path.read_text())
+    except ValueError:
+      return  # Unreadable: the restored checkpoint still has to fit the model.
+    safe, unsafe = config_lib.resume_changes(saved, self.config)
+    if unsafe:
+      raise ValueError(
+          f"{self.workdir} holds a run with other settings; changed: "
+          + "; ".join(unsafe) + ". A run resumes only with the same model, task, data, "
+          "optimizer and batch size: put the values back or use a new --workdir")
+    if safe:
+      progress.write("resuming with changed settings: " + "; ".join(safe))
+
+  def _finished_results(self, step: int) -> dict[str, Any]:
+    path = self.workdir / "eval" / f"step_{step}.json"
+    if path.exists():
+      return json.loads(path.read_text())
+    return self.evaluate(step)
+
+  def _outputs(self) -> str:
+    w = self.workdir
+    return (f"checkpoints in {w / 'checkpoints'} (best in {w / 'best'}), metrics in "
+            f"{w / 'metrics.jsonl'}, TensorBoard in {w / 'tensorboard'}, evaluations "
+            f"in {w / 'eval'}")
+
   def run(self) -> dict[str, Any]:
-    """Trains to ``total_steps`` (resuming if possible); returns the last evaluation."""
+    """Trains to ``total_steps`` (resuming if possible); returns the last evaluation.
+
+    SIGTERM and SIGINT finish the current step, save a checkpoint and raise
+    ``TrainingInterrupted``; running again resumes from it.
+    """
     c = self.config
-    ckpt = checkpointing.Checkpointer(self.workdir, c.keep_checkpoints)
-    train_iter = self.train_iterator()
-    meta = _RunMeta()
-    if ckpt.latest_step() is not None:
-      self.state, saved = ckpt.restore(checkpointing.abstract_like(self.state),
-                                       train_iter)
-      meta = _RunMeta(**saved)
-    if self.is_main:
-      _save_config(c, self.workdir, meta.step if meta.step else None)
-    writer = observability.MetricsWriter(self.workdir)
-    progress = observability.Progress(self.total_steps, meta.step, c.progress_bar)
-    progress.write(
-        f"{c.model.name}: {self.num_params:,} trained parameters"
-        + (f" ({self.num_frozen:,} frozen)" if self.num_frozen else "")
-        + f"; {len(self.train_source)} train / {len(self.eval_source)} eval "
-        f"examples; {self.steps_per_epoch} steps per "
-        f"epoch; training steps {meta.step + 1}..{self.total_steps} on "
-        f"{jax.device_count()} device(s), {jax.process_count()} process(es)"
-        + (f"; resumed from step {meta.step}" if meta.step else ""))
+    lock = workdir_lock.WorkdirLock(self.workdir) if self.is_main else None
+    if lock is not None:
+      lock.acquire()
+    progress = observability.Progress(self.total_steps, 0, c.progress_bar)
+    ckpt = writer = None
+    try:
+      if lock is not None and lock.note:
+        progress.write(lock.note)
+      ckpt = checkpointing.Checkpointer(self.workdir, c.keep_checkpoints)
+      train_iter = self.train_iterator()
+      meta = _RunMeta()
+      if ckpt.latest_step() is not None:
+        self._check_resume_config(progress)
+        self.state, saved, notes = ckpt.restore_newest_intact(
+            checkpointing.abstract_like(self.state), train_iter)
+        for note in notes:
+          progress.write(note)
+        meta = _RunMeta(**saved)
+      if self.is_main:
+        _save_config(c, self.workdir, meta.step if meta.step else None)
+      if meta.step >= self.total_steps or meta.stopped_early:
+        progress.write(f"the run in {self.workdir} already finished at step "
+                       f"{meta.step}; {self._outputs()}")
+        return self._finished_results(meta.step)
+      writer = observability.MetricsWriter(
+          self.workdir, resume_step=meta.step if meta.step else None)
+      progress.reset(meta.step)
+      progress.write(
+          f"{c.model.name}: {self.num_params:,} trained parameters"
+          + (f" ({self.num_frozen:,} frozen)" if self.num_frozen else "")
+          + f"; {len(self.train_source)} train / {len(self.eval_source)} eval "
+          f"examples; {self.steps_per_epoch} steps per epoch; training steps "
+          f"{meta.step + 1}..{self.total_steps} on {jax.device_count()} device(s), "
+          f"{jax.process_count()} process(es)"
+          + (f"; resumed from step {meta.step}" if meta.step else ""))
+      with _StopSignals() as signals:
+        return self._loop(ckpt, train_iter, meta, writer, progress, signals)
+    finally:
+      if ckpt is not None:
+        ckpt.wait()
+        ckpt.close()
+      if writer is not None:
+        writer.close()
+      progress.close()
+      if lock is not None:
+        lock.release()
+
+  def _loop(self, ckpt, train_iter, meta, writer, progress, signals):
+    c = self.config
     last_saved = meta.step if meta.step else None
+    last_save_time = time.monotonic()
     results: dict[str, Any] = {}
     pending = None  # (step, metrics) checked one step late to keep the device busy
     window: list[dict[str, float]] = []
@@ -292,72 +377,123 @@ class Trainer:
       window.append(host)
       return host
 
-    def save(step, best=False):
-      nonlocal last_saved
-      ckpt.save(step, self.state, train_iter, dataclasses.asdict(meta), best=best)
-      last_saved = step
+    def save(step, best=False, wait=False):
+      nonlocal last_saved, last_save_time
+      ckpt.save(step, self.state, train_iter, dataclasses.asdict(meta), best=best,
+                wait=wait)
+      last_saved, last_save_time = step, time.monotonic()
 
-    try:
-      step = meta.step
-      while step < self.total_steps and not meta.stopped_early:
-        step += 1
-        batch = self._global(next(train_iter))
-        self.state, metrics = self._train_step(self.state, batch,
-                                               jnp.asarray(step, jnp.int32))
-        if pending is not None:
-          host = flush(pending)
-          progress.update(1, loss=f"{host['loss']:.4f}")
-        pending = (step, metrics)
-        boundary = (step % c.log_every_steps == 0 or step % self.eval_every == 0
-                    or step % self.checkpoint_every == 0 or step == self.total_steps)
-        if not boundary:
-          continue
+    step = meta.step
+    progress.write("compiling the train step (the first step takes longer)...")
+    while step < self.total_steps and not meta.stopped_early:
+      step += 1
+      batch = self._global(self._next(train_iter))
+      self.state, metrics = self._train_step(self.state, batch,
+                                             jnp.asarray(step, jnp.int32))
+      if pending is not None:
         host = flush(pending)
         progress.update(1, loss=f"{host['loss']:.4f}")
-        pending = None
-        meta.step = step
-        if step % c.log_every_steps == 0 or step == self.total_steps:
-          elapsed = time.perf_counter() - t0
-          mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-          mean["steps_per_second"] = len(window) / max(elapsed, 1e-9)
-          mean["epoch"] = step / self.steps_per_epoch
-          writer.write(step, mean, prefix="train/")
-          window.clear()
-          t0 = time.perf_counter()
-        is_eval = step % self.eval_every == 0 or step == self.total_steps
-        best = False
-        if is_eval:
-          results = self.evaluate(step)
-          value = float(results[self.task.primary_metric])
-          writer.write(step, results, prefix="eval/")
-          progress.write(f"\nstep {step} (epoch {step / self.steps_per_epoch:.2f}):\n"
-                         + self.task.format_results(results))
-          if tasks.is_better(self.task, value, meta.best_metric):
-            meta.best_metric, meta.best_step = value, step
-            meta.evals_without_improvement = 0
-            best = True
-          else:
-            meta.evals_without_improvement += 1
-            if c.early_stop_patience and (meta.evals_without_improvement
-                                          >= c.early_stop_patience):
-              meta.stopped_early = True
-              progress.write(f"early stop: no better {self.task.primary_metric} in "
-                             f"{c.early_stop_patience} evaluations")
-        if is_eval or step % self.checkpoint_every == 0 or meta.stopped_early:
-          save(step, best=best)
-      if pending is not None:
-        flush(pending)
-      if not results and meta.step:
-        results = self.evaluate(meta.step)  # The run had already finished.
-    finally:
-      ckpt.wait()
-      ckpt.close()
-      writer.close()
-      progress.close()
+      pending = (step, metrics)
+      timed = bool(c.checkpoint_every_minutes) and (
+          time.monotonic() - last_save_time > 60 * c.checkpoint_every_minutes)
+      stop, timed = _agree(signals.received is not None, timed)
+      boundary = (step % c.log_every_steps == 0 or step % self.eval_every == 0
+                  or step % self.checkpoint_every == 0 or step == self.total_steps
+                  or stop or timed)
+      if not boundary:
+        continue
+      host = flush(pending)
+      progress.update(1, loss=f"{host['loss']:.4f}")
+      pending = None
+      meta.step = step
+      if step % c.log_every_steps == 0 or step == self.total_steps or stop:
+        elapsed = time.perf_counter() - t0
+        mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        mean["steps_per_second"] = len(window) / max(elapsed, 1e-9)
+        mean["epoch"] = step / self.steps_per_epoch
+        writer.write(step, mean, prefix="train/")
+        window.clear()
+        t0 = time.perf_counter()
+      is_eval = (step % self.eval_every == 0 or step == self.total_steps) and not stop
+      best = False
+      if is_eval:
+        results = self.evaluate(step)
+        value = float(results[self.task.primary_metric])
+        writer.write(step, results, prefix="eval/")
+        progress.write(f"\nstep {step} (epoch {step / self.steps_per_epoch:.2f}):\n"
+                       + self.task.format_results(results))
+        if tasks.is_better(self.task, value, meta.best_metric):
+          meta.best_metric, meta.best_step = value, step
+          meta.evals_without_improvement = 0
+          best = True
+        else:
+          meta.evals_without_improvement += 1
+          if c.early_stop_patience and (meta.evals_without_improvement
+                                        >= c.early_stop_patience):
+            meta.stopped_early = True
+            progress.write(f"early stop: no better {self.task.primary_metric} in "
+                           f"{c.early_stop_patience} evaluations")
+      if (is_eval or step % self.checkpoint_every == 0 or meta.stopped_early or timed
+          or stop):
+        save(step, best=best, wait=stop)
+      if stop:
+        raise TrainingInterrupted(signals.received or signal.SIGTERM, step,
+                                  self.workdir)
+    if pending is not None:
+      flush(pending)
     if meta.best_metric is not None:
       progress.write(f"best {self.task.primary_metric} {meta.best_metric:.2f} at step "
-                     f"{meta.best_step}; checkpoints in {self.workdir}")
+                     f"{meta.best_step}; {self._outputs()}")
     return results
+
+
+class TrainingInterrupted(RuntimeError):
+  """SIGTERM or SIGINT stopped training; a checkpoint of the last step was saved."""
+
+  def __init__(self, signum: int, step: int, workdir: pathlib.Path):
+    self.signum, self.step, self.workdir = int(signum), step, workdir
+    name = signal.Signals(self.signum).name
+    super().__init__(f"stopped by {name} after step {step}; its checkpoint is in "
+                     f"{workdir / 'checkpoints' / str(step)}: run the same command "
+                     "(same --workdir) to resume")
+
+
+class _StopSignals:
+  """Turns SIGTERM / SIGINT into a request to stop after the current step.
+
+  A second SIGINT (Ctrl-C twice) stops at once. Handlers can only be installed from
+  the main thread; elsewhere (a trainer run in a worker thread) nothing changes.
+  """
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received == signal.SIGINT and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.received = signum
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+def _agree(*flags_: bool) -> tuple[bool, ...]:
+  """Each flag as true if it is true on any process (one small all-gather)."""
+  if jax.process_count() == 1:
+    return tuple(bool(f) for f in flags_)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  gathered = np.asarray(multihost_utils.process_allgather(
+      np.asarray(flags_, np.int32)))
+  return tuple(bool(v) for v in gathered.reshape(-1, len(flags_)).max(axis=0))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,

@@ -118,3 +118,14 @@ def test_centre_predict_bad_input():
     centre_frame_predict(lambda x: x, seq, 5, np.array([1.0]))
   with pytest.raises(ValueError, match="no frame"):
     centre_frame_predict(lambda x: x, seq, 5, np.array([], np.int64))
+
+
+def test_non_finite_frames_are_named_not_spread():
+  sequence = np.zeros((30, 17, 3), np.float32)
+  sequence[[4, 9], 3, 0] = np.nan
+  sequence[12, 0, 1] = np.inf
+  with pytest.raises(ValueError, match=r"3 frame\(s\) hold NaN or infinite coordinates "
+                                       r"\(frames 4, 9, 12\)"):
+    sliding_window_predict(lambda x: x, sequence, num_frames=9)
+  with pytest.raises(ValueError, match="NaN or infinite"):
+    centre_frame_predict(lambda x: x, sequence, num_frames=9)

@@ -46,3 +46,17 @@ def test_mlp_baseline_is_per_frame():
     model(jnp.zeros((1, 2, 17, 3)))
   with pytest.raises(ValueError, match="built for 17 joints"):
     model(jnp.zeros((1, 2, 16, 2)))
+
+
+def test_bad_options_fail_at_construction_and_non_finite_input_is_refused():
+  with pytest.raises(ValueError, match="impl must be one of"):
+    models.create("sasmamba", impl="fastest")
+  with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'bfloat16'\)"):
+    models.create("posemamba_s", dtype="float16")
+  with pytest.raises(ValueError, match=r"dtype must be one of"):
+    models.create("mlp_baseline", dtype="float16")
+  model = models.create("mlp_baseline", width=8, num_stages=0)
+  x = np.zeros((1, 2, 17, 2), np.float32)
+  x[0, 1, 5, 0] = np.nan
+  with pytest.raises(ValueError, match="NaN or infinite"):
+    model(x)

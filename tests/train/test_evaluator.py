@@ -85,3 +85,15 @@ def test_cli(data_dir, tmp_path, official_npz):
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                            check=False)
   assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_non_finite_inputs_are_refused_not_predicted(data_dir):
+  from sasmamba_jax import datasets  # pylint: disable=g-import-not-at-top
+  cfg = train.validate(tiny(load_config("synthetic_mlp_baseline.py"), data_dir))
+  predictor = evaluate.build_predictor(cfg)
+  source = [dict(ex) for ex in list(datasets.load("synthetic_motion/tiny", "test",
+                                                  data_dir=data_dir))[:6]]
+  source[4]["input_2d"] = np.array(source[4]["input_2d"])
+  source[4]["input_2d"][3, 2, 0] = np.nan
+  with pytest.raises(ValueError, match="'input_2d' of example 4 .* NaN or infinite"):
+    evaluate.evaluate(predictor, source, batch_size=4)

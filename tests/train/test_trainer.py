@@ -139,7 +139,8 @@ def test_non_finite_loss_stops_without_overwriting(data_dir, tmp_path):
 
   trainer._train_step = diverging  # pylint: disable=protected-access
   with pytest.raises(train.NonFiniteLossError,
-                     match=r"loss at step 3 is nan; the last checkpoint \(step 2\)"):
+                     match=r"loss at step 3 is nan; the last checkpoint, step 2, was "
+                           r"saved before that \(its checksums are verified"):
     trainer.run()
   steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*"))
   assert steps == [2]
@@ -227,16 +228,21 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
           "--config=configs/synthetic_mlp_baseline.py", f"--workdir={tmp_path}",
           "--config.dataset.name=synthetic_motion/tiny",
           f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
-          "--config.batch_size=8", "--config.eval_batch_size=32"]
+          "--config.batch_size=8", "--config.eval_batch_size=32",
+          "--config.model.kwargs.width=64"]  # A model option the file does not set.
   ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                       check=False)
   assert ok.returncode == 0, ok.stderr[-3000:]
   assert (tmp_path / "eval" / "step_2.json").is_file()
+  assert json.loads((tmp_path / "config.json").read_text())["model"]["kwargs"] == {
+      "width": 64}
   # Library INFO logs (Orbax, TFDS, JAX) are off unless --verbosity asks for them.
   assert not re.search(r"^I\d{4} ", ok.stderr, re.M), ok.stderr[:2000]
   bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=600, check=False)
-  assert bad.returncode != 0 and "lerning_rate" in bad.stderr
+  assert bad.returncode == 1 and "Traceback" not in bad.stderr
+  assert ("unknown config key --config.optimizer.lerning_rate; did you mean "
+          "--config.optimizer.learning_rate?") in bad.stderr
 
 
 def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):
@@ -248,3 +254,102 @@ def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):
   assert np.isfinite(results["p1_mm"])
   # Parameters stay float32 whatever the compute dtype.
   assert {x.dtype for x in jax.tree.leaves(trainer.state["params"])} == {np.dtype("float32")}
+
+
+_SIGTERM_SCRIPT = """
+import json, sys
+from tests.train.test_trainer import tiny
+from tests.train.test_config import load_config
+from sasmamba_jax import cli, train
+
+def main(argv):
+  cfg = tiny(load_config("synthetic_mlp_baseline.py"), {data_dir!r}, max_steps=100000,
+             eval_every_steps=100000, checkpoint_every_steps=100000,
+             checkpoint_every_minutes=0.0)
+  train.train_and_evaluate(cfg, {workdir!r})
+
+cli.run(main, ["train"])
+"""
+
+
+def _mlp(data_dir, steps):
+  return tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=steps,
+              eval_every_steps=100000, checkpoint_every_steps=100000)
+
+
+def test_sigterm_saves_the_step_and_resume_is_bit_identical(data_dir, tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "interrupted"
+  proc = _run_script(_SIGTERM_SCRIPT.format(data_dir=str(data_dir),
+                                            workdir=str(workdir)),
+                     {"JAX_PLATFORMS": "cpu"})
+  metrics = workdir / "metrics.jsonl"
+  deadline = time.monotonic() + 300
+  while time.monotonic() < deadline and proc.poll() is None:
+    if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+  assert "Traceback" not in err
+  line = [l for l in err.splitlines() if l.startswith("stopped: ")]
+  assert len(line) == 1 and "run the same command" in line[0], err[-2000:]
+  step = int(line[0].split("after step ")[1].split(";")[0])
+  assert step >= 3 and (workdir / "checkpoints" / str(step)).is_dir()
+  assert not (workdir / "run.lock").exists()
+  # Resumed, it ends exactly where a run that was never interrupted ends.
+  target = step + 3
+  straight = train.Trainer(_mlp(data_dir, target), tmp_path / "straight")
+  straight.run()
+  resumed = train.Trainer(_mlp(data_dir, target), workdir)
+  resumed.run()
+  jax.tree.map(np.testing.assert_array_equal, _state(straight), _state(resumed))
+  steps = [r["step"] for r in map(json.loads, metrics.read_text().splitlines())
+           if "train/loss" in r]
+  assert steps == list(range(1, target + 1))  # No step logged twice.
+
+
+def test_one_run_per_workdir(data_dir, tmp_path):
+  from sasmamba_jax.train import workdir_lock  # pylint: disable=g-import-not-at-top
+  trainer = train.Trainer(_mlp(data_dir, 2), tmp_path)
+  with workdir_lock.WorkdirLock(tmp_path):  # Another run holds it.
+    with pytest.raises(workdir_lock.WorkdirLockedError, match="in use by another run"):
+      trainer.run()
+  assert not (tmp_path / "checkpoints").exists()
+
+
+def test_resume_checks_the_config_and_a_finished_run_says_so(data_dir, tmp_path,
+                                                              capsys):
+  first = train.train_and_evaluate(_mlp(data_dir, 2), tmp_path)
+  capsys.readouterr()
+  again = train.train_and_evaluate(_mlp(data_dir, 2), tmp_path)
+  assert again["p1_mm"] == first["p1_mm"]
+  assert "already finished at step 2" in capsys.readouterr().out
+  changed = _mlp(data_dir, 2)
+  changed.batch_size = 4
+  with pytest.raises(ValueError, match=r"other settings; changed: batch_size: 8 -> 4"):
+    train.train_and_evaluate(changed, tmp_path)
+  longer = _mlp(data_dir, 3)  # max_steps may change: the run continues.
+  train.train_and_evaluate(longer, tmp_path)
+  out = capsys.readouterr().out
+  assert "resuming with changed settings: max_steps: 2 -> 3" in out
+  assert "training steps 3..3" in out
+
+
+def test_workdir_that_is_a_file_is_refused(data_dir, tmp_path):
+  path = tmp_path / "file"
+  path.write_text("mine")
+  with pytest.raises(NotADirectoryError, match="is a file"):
+    train.Trainer(_mlp(data_dir, 2), path)
+  assert path.read_text() == "mine"
+
+
+def test_checkpoints_by_wall_time(data_dir, tmp_path):
+  cfg = _mlp(data_dir, 3)
+  cfg.checkpoint_every_minutes = 1e-6  # Every step is "a while" since the last save.
+  cfg.keep_checkpoints = 5
+  train.train_and_evaluate(cfg, tmp_path)
+  saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*"))
+  assert saved == [1, 2, 3]

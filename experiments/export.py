@@ -1,0 +1,54 @@
+"""Exports a model directory for downstream JAX projects (see sasmamba_jax/export.py).
+
+  python -m experiments.export --checkpoint=runs/quickstart --output=exports/quickstart
+  python -m experiments.export --checkpoint=runs/sas --latest --output=exports/sas_last
+  python -m experiments.export --checkpoint=checkpoint/posemamba_s/best_epoch.bin \\
+      --output=exports/posemamba_s
+
+The directory holds config.json, model.safetensors, forward.jaxexport and a model card
+(README.md); load it with sasmamba_jax.load_pretrained(DIR), or with plain JAX.
+"""
+
+import json
+import pathlib
+
+from absl import flags
+
+from sasmamba_jax import cli
+from sasmamba_jax import export
+
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A workdir of experiments.train, a model directory, or an "
+    "official PoseMamba / SasMamba checkpoint.")
+_OUTPUT = flags.DEFINE_string("output", None, "The model directory to write.")
+_LATEST = flags.DEFINE_bool("latest", False,
+                            "Export a run's latest checkpoint instead of its best.")
+flags.mark_flags_as_required(["checkpoint", "output"])
+
+
+def _run_record(run: pathlib.Path, latest: bool):
+  """(source, metrics) of a run directory: the checkpoint's step and evaluation."""
+  manager = run / ("checkpoints" if latest or not (run / "best").is_dir() else "best")
+  steps = sorted(int(p.name) for p in manager.glob("[0-9]*") if p.name.isdigit())
+  if not steps:
+    return {"checkpoint": str(run)}, None
+  step = steps[-1]
+  source = {"checkpoint": str(run), "kind": manager.name, "step": step}
+  results = run / "eval" / f"step_{step}.json"
+  return source, (json.loads(results.read_text()) if results.is_file() else None)
+
+
+def main(argv):
+  cli.reject_extra_args(argv)
+  checkpoint = pathlib.Path(_CHECKPOINT.value)
+  model = export.load_pretrained(checkpoint, latest=_LATEST.value)
+  if (checkpoint / "checkpoints").is_dir() or (checkpoint / "best").is_dir():
+    source, metrics = _run_record(checkpoint, _LATEST.value)
+  else:
+    source, metrics = {"checkpoint": str(checkpoint)}, None
+  out = export.save_pretrained(model, _OUTPUT.value, metrics=metrics, source=source)
+  print(f"exported {export.registry_name(model)} to {out}")
+
+
+if __name__ == "__main__":
+  cli.run(main)

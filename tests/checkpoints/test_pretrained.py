@@ -1,0 +1,158 @@
+"""Model directories: round trips, the plain-JAX forward, and every bad-input message."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import sasmamba_jax
+from sasmamba_jax import models
+from sasmamba_jax.checkpoints import pretrained
+
+TINY = {"sasmamba": dict(num_frames=9, dim=8, depth=2),
+        "posemamba_s": dict(num_frames=9, dim=8, depth=1, in_channels=3),
+        "mlp_baseline": dict(width=16, num_stages=1)}
+
+
+def _x(channels=2, frames=9, batch=3, seed=0):
+  return np.random.default_rng(seed).normal(size=(batch, frames, 17, channels)).astype(
+      np.float32)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+  out = {}
+  for name, kwargs in TINY.items():
+    model = models.create(name, seed=5, **kwargs)
+    model.eval()
+    directory = tmp_path_factory.mktemp(name)
+    sasmamba_jax.save_pretrained(model, directory, metrics={"p1_mm": 51.5},
+                                 source={"checkpoint": "runs/x", "step": 7})
+    out[name] = (model, directory)
+  return out
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_round_trip_gives_identical_outputs(saved, name):
+  model, directory = saved[name]
+  assert sorted(p.name for p in directory.iterdir()) == [
+      "README.md", "config.json", "forward.jaxexport", "model.safetensors"]
+  loaded = sasmamba_jax.load_pretrained(directory)
+  x = _x(model.config.in_channels)
+  np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+  meta = json.loads((directory / "config.json").read_text())
+  assert meta["model"]["name"] == name and meta["metrics"] == {"p1_mm": 51.5}
+  assert meta["library_version"] == sasmamba_jax.__version__
+  assert meta["input"]["shape"][2:] == [17, model.config.in_channels]
+  assert meta["output"]["root_relative"] is True
+  assert "load_pretrained" in (directory / "README.md").read_text()
+
+
+_PLAIN_JAX = """
+import sys, jax, numpy as np, safetensors.numpy
+directory, x_path, out_path = sys.argv[1:]
+weights = safetensors.numpy.load_file(directory + "/model.safetensors")
+with open(directory + "/forward.jaxexport", "rb") as f:
+  forward = jax.export.deserialize(f.read())
+y = forward.call(weights, np.load(x_path))
+assert not any(m.startswith("sasmamba_jax") for m in sys.modules), "imported us"
+np.save(out_path, np.asarray(y))
+"""
+
+
+def test_exported_forward_runs_in_plain_jax(saved, tmp_path):
+  for name, (model, directory) in saved.items():
+    frames = json.loads((directory / "config.json").read_text())["input"][
+        "exported_forward_frames"]
+    assert frames == ("T" if name == "mlp_baseline" else 9)
+    x = _x(model.config.in_channels, batch=5)  # Another batch size than any seen.
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_PLAIN_JAX), str(directory),
+         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path)  # Not the repository: sasmamba_jax is not importable by path.
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = np.asarray(sasmamba_jax.load_pretrained(directory)(x))
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=0,
+                               atol=1e-6 * max(scale, 1.0))
+
+
+def _copy(directory, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  target = tmp_path / "copy"
+  shutil.copytree(directory, target)
+  return target
+
+
+def test_bad_directories_are_named(saved, tmp_path):
+  _, directory = saved["sasmamba"]
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    sasmamba_jax.load_pretrained(tmp_path / "nope")
+  broken = _copy(directory, tmp_path)
+  (broken / "model.safetensors").write_bytes(b"not safetensors at all")
+  with pytest.raises(pretrained.PretrainedError,
+                     match="model.safetensors is damaged or not a safetensors file"):
+    sasmamba_jax.load_pretrained(broken)
+  (broken / "model.safetensors").unlink()
+  with pytest.raises(pretrained.PretrainedError, match="model.safetensors is missing"):
+    sasmamba_jax.load_pretrained(broken)
+
+
+def test_config_and_weights_must_agree(saved, tmp_path):
+  from safetensors.numpy import load_file, save_file  # pylint: disable=g-import-not-at-top
+  _, directory = saved["sasmamba"]
+  _, other = saved["posemamba_s"]
+  mixed = _copy(directory, tmp_path)
+  (mixed / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+  with pytest.raises(pretrained.PretrainedError, match="another config.json"):
+    sasmamba_jax.load_pretrained(mixed)
+  # Weights whose shapes disagree with config.json (written with its hash).
+  import hashlib  # pylint: disable=g-import-not-at-top
+  weights = load_file(str(directory / "model.safetensors"))
+  weights["head/kernel"] = np.zeros((4, 3), np.float32)
+  digest = hashlib.sha256((mixed / "config.json").read_bytes()).hexdigest()
+  save_file(weights, str(mixed / "model.safetensors"),
+            metadata={"config_sha256": digest})
+  with pytest.raises(pretrained.PretrainedError,
+                     match=r"does not match .*config.json: wrong shapes: head/kernel"):
+    sasmamba_jax.load_pretrained(mixed)
+
+
+def test_newer_or_unknown_configs_are_refused(saved, tmp_path):
+  _, directory = saved["mlp_baseline"]
+  newer = _copy(directory, tmp_path)
+  meta = json.loads((newer / "config.json").read_text())
+  meta["format_version"] = 99
+  meta["future_field"] = 1
+  (newer / "config.json").write_text(json.dumps(meta))
+  with pytest.raises(pretrained.PretrainedError,
+                     match=r"unknown fields \['future_field'\].*upgrade sasmamba_jax"):
+    sasmamba_jax.load_pretrained(newer)
+  meta = json.loads((directory / "config.json").read_text())
+  meta["model"]["name"] = "glsmamba_x"
+  (newer / "config.json").write_text(json.dumps(meta))
+  with pytest.raises(pretrained.PretrainedError, match="'glsmamba_x' is not registered"):
+    sasmamba_jax.load_pretrained(newer)
+  (newer / "config.json").write_text("{not json")
+  with pytest.raises(pretrained.PretrainedError, match="not valid JSON"):
+    sasmamba_jax.load_pretrained(newer)
+
+
+def test_official_checkpoints_export_too(tmp_path):
+  from sasmamba_jax.checkpoints import to_official  # pylint: disable=g-import-not-at-top
+  model = models.create("sasmamba", seed=2, **TINY["sasmamba"])
+  np.savez(tmp_path / "official.npz", **to_official(model))
+  official = sasmamba_jax.load_pretrained(tmp_path / "official.npz")
+  sasmamba_jax.save_pretrained(official, tmp_path / "exported")
+  loaded = sasmamba_jax.load_pretrained(tmp_path / "exported")
+  model.eval()
+  np.testing.assert_allclose(np.asarray(loaded(_x())), np.asarray(model(_x())),
+                             rtol=1e-6, atol=1e-6)

@@ -1,0 +1,129 @@
+"""Entry points at the boundary: one-line errors, config overrides, --debug."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from sasmamba_jax import cli
+from sasmamba_jax import train
+from tests.train.test_config import load_config
+from tests.train.test_trainer import tiny
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=600):
+  return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _one_error_line(result):
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+  assert len(errors) == 1, result.stderr[-2000:]
+  return errors[0]
+
+
+def test_overrides_parse_types_tuples_and_new_model_options():
+  cfg = load_config("synthetic_sasmamba.py")
+  cli.apply_overrides(cfg, ["batch_size=8", "optimizer.learning_rate=1",
+                            "task.flip_test=false", "optimizer.freeze=('a', 'b')",
+                            "optimizer.step_epochs=6", "model.kwargs.remat=True",
+                            "model.kwargs.impl=chunked", "dataset.name=h36m/sh_27"])
+  assert cfg.batch_size == 8 and cfg.optimizer.learning_rate == 1.0
+  assert cfg.task.flip_test is False and cfg.optimizer.freeze == ("a", "b")
+  assert cfg.optimizer.step_epochs == (6,)
+  assert cfg.model.kwargs.remat is True and cfg.model.kwargs.impl == "chunked"
+  train.validate(cfg)
+  for bad, message in (("batch_size=ten", "expected int"),
+                       ("task.flip_test=maybe", "expected True or False"),
+                       ("optimizer.lerning_rate=1", "did you mean "
+                        "--config.optimizer.learning_rate"),
+                       ("foo.bar=1", "unknown config key --config.foo.bar"),
+                       ("batch_size", "needs a value")):
+    with pytest.raises(cli.UsageError, match=message):
+      cli.apply_overrides(load_config("synthetic_sasmamba.py"), [bad])
+
+
+def test_train_errors_are_one_line(tmp_path):
+  a_file = tmp_path / "a_file"
+  a_file.write_text("keep me")
+  cases = [
+      (["--config=configs/synthetic_sasmamb.py", f"--workdir={tmp_path}/run"],
+       "config file configs/synthetic_sasmamb.py not found; did you mean "
+       "configs/synthetic_sasmamba.py?"),
+      (["--config=configs/synthetic_sasmamba.py", f"--workdir={tmp_path}/run",
+        "--config.foo=1"], "unknown config key --config.foo"),
+      (["--config=configs/synthetic_mlp_baseline.py", f"--workdir={a_file}",
+        "--config.dataset.data_dir=/nonexistent"], "is a file"),
+  ]
+  for args, message in cases:
+    line = _one_error_line(_run("experiments.train", *args))
+    assert message in line, line
+  assert a_file.read_text() == "keep me"
+  debug = _run("experiments.train", "--config=configs/synthetic_sasmamb.py",
+               f"--workdir={tmp_path}/run", "--debug")
+  assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_damaged_dataset_file_names_the_rebuild(tmp_path):
+  from sasmamba_jax import datasets  # pylint: disable=g-import-not-at-top
+  data_dir = tmp_path / "tfds"
+  datasets.prepare("synthetic_motion/tiny", data_dir=data_dir)
+  for path in data_dir.rglob("*train.array_record*"):
+    data = bytearray(path.read_bytes())
+    for i in range(64, len(data) - 64, 97):
+      data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+  result = _run("experiments.train", "--config=configs/synthetic_mlp_baseline.py",
+                f"--workdir={tmp_path}/run", "--config.dataset.name=synthetic_motion/tiny",
+                f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
+                "--config.batch_size=8", "--config.progress_bar=False")
+  line = _one_error_line(result)
+  assert "may be damaged" in line and "python -m experiments.prepare_data " \
+      "--dataset=synthetic_motion/tiny" in line, line
+
+
+@pytest.fixture(scope="module")
+def finished_run(synthetic_tiny, tmp_path_factory):
+  data_dir = pathlib.Path(synthetic_tiny.data_dir_root)
+  workdir = tmp_path_factory.mktemp("run")
+  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=2,
+             eval_every_steps=2)
+  results = train.train_and_evaluate(cfg, workdir)
+  return workdir, data_dir, results
+
+
+def test_evaluate_reads_the_runs_config_and_writes_where_it_says(finished_run):
+  workdir, _, results = finished_run
+  out = _run("experiments.evaluate", f"--checkpoint={workdir}",
+             "--config.eval_batch_size=16")
+  assert out.returncode == 0, out.stderr[-3000:]
+  final = json.loads((workdir / "eval" / "final.json").read_text())
+  assert final["p1_mm"] == pytest.approx(results["p1_mm"], rel=1e-6)
+  assert not (workdir / "eval" / "eval").exists()
+
+
+def test_evaluate_with_a_wrong_config_is_one_short_line(finished_run):
+  workdir, data_dir, _ = finished_run
+  line = _one_error_line(_run(
+      "experiments.evaluate", "--config=configs/synthetic_sasmamba.py",
+      f"--checkpoint={workdir}", "--config.dataset.name=synthetic_motion/tiny",
+      f"--config.dataset.data_dir={data_dir}"))
+  assert "trained with another model or config" in line and len(line) < 1200, line
+  line = _one_error_line(_run("experiments.evaluate",
+                              f"--checkpoint={workdir / 'nope'}"))
+  assert "does not exist" in line
+
+
+def test_config_json_of_a_run_validates():
+  cfg = ml_collections.ConfigDict(json.loads(
+      load_config("h36m_posemamba.py", "s").to_json_best_effort()))
+  train.validate(cfg)
