@@ -191,8 +191,9 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
   Args:
     config: a run config (task, model, mesh sections).
     model: use this model (e.g. an official checkpoint) instead of building one.
-    abstract: build the model's variables as shapes with shardings only (nothing is
-      computed), for restoring a checkpoint into them.
+    abstract: for restoring a checkpoint into the variables: on several devices
+      they are only shapes with shardings (nothing is computed or placed); on one
+      device the eager build is cheaper than tracing, so they are real arrays.
   """
   task = create_task(config.task)
   mesh = sharding.make_mesh(config.mesh.data)
@@ -201,7 +202,7 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
     build = lambda: task.build_model(c.model, rngs=nnx.Rngs(params=c.seed,
                                                             dropout=c.seed + 1),
                                      dtype=c.compute_dtype)
-    if abstract:
+    if abstract and mesh.size > 1:
       model = nnx.eval_shape(build)
       graphdef, rest, variables = split_model(model, c.optimizer.freeze)
       shardings = sharding.state_shardings(variables, mesh, c.mesh.param_sharding)
@@ -238,8 +239,8 @@ def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.
   if not is_run_dir(checkpoint):
     return build_predictor(config, load_official(checkpoint)), 0
   predictor = build_predictor(config, abstract=True)
-  variables, meta = checkpointing.restore_variables(checkpoint, predictor.variables,
-                                                    best=not latest)
+  variables, meta = checkpointing.restore_variables(
+      checkpoint, checkpointing.abstract_like(predictor.variables), best=not latest)
   predictor.variables = variables
   return predictor, int(meta["step"])
 

@@ -10,16 +10,20 @@ from sasmamba_jax import models
 from sasmamba_jax.train import sharding
 
 
-def test_create_sharded_builds_the_model_on_its_shardings():
+def test_jitted_init_builds_the_model_on_its_shardings():
   mesh = sharding.make_mesh()
   build = lambda: models.create("sasmamba", rngs=nnx.Rngs(params=0, dropout=1),
                                 num_frames=9, dim=8, depth=2)
   eager = nnx.state(build(), nnx.Param)
-  placed = nnx.state(sharding.create_sharded(build, mesh, "replicated"), nnx.Param)
+  placed = nnx.state(sharding.create_jitted(build, mesh, "replicated"), nnx.Param)
   for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(placed)):
     assert isinstance(b.sharding, jax.sharding.NamedSharding)
     # Same initialisers, compiled instead of eager: equal up to float rounding.
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+  # On one device the model is built eagerly: exactly the eager values.
+  single = nnx.state(sharding.create_sharded(build, mesh, "replicated"), nnx.Param)
+  for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(single)):
+    np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
   # Already-placed arrays pass through put() untouched.
   shardings = sharding.state_shardings(placed, mesh, "replicated")
   again = sharding.put(placed, shardings)
