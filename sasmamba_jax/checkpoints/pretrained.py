@@ -34,6 +34,7 @@ import numpy as np
 
 import sasmamba_jax
 from sasmamba_jax import models
+from sasmamba_jax.nn.paths import path_string
 
 FORMAT = "sasmamba_jax.pretrained"
 FORMAT_VERSION = 1
@@ -48,27 +49,13 @@ class PretrainedError(ValueError):
   """A model directory that cannot be loaded (the message names the file and fix)."""
 
 
-def _key(keypath) -> str:
-  """A pytree key path of an nnx State as "a/b/0/c" (the Variable's ``value`` dropped)."""
-  parts = []
-  for key in keypath:
-    for attr in ("key", "idx", "name"):
-      if hasattr(key, attr):
-        key = getattr(key, attr)
-        break
-    parts.append(str(key))
-  if parts and parts[-1] == "value":
-    parts.pop()
-  return "/".join(parts)
-
-
 def _variables(model: nnx.Module) -> nnx.State:
   return nnx.state(model, nnx.Not(nnx.RngState))
 
 
 def _fill(state: nnx.State, weights: Mapping[str, Any]) -> nnx.State:
   """``state`` with every array replaced by ``weights[its key]``."""
-  return jax.tree_util.tree_map_with_path(lambda p, _: weights[_key(p)], state)
+  return jax.tree_util.tree_map_with_path(lambda p, _: weights[path_string(p)], state)
 
 
 def _weights(model: nnx.Module) -> dict[str, np.ndarray]:
@@ -78,7 +65,7 @@ def _weights(model: nnx.Module) -> dict[str, np.ndarray]:
     array = np.asarray(value)
     if array.dtype.kind == "f":
       array = array.astype(np.float32)
-    out[_key(path)] = np.ascontiguousarray(array)
+    out[path_string(path)] = np.ascontiguousarray(array)
   return out
 
 

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from sasmamba_jax.nn.paths import path_string
+
 
 class CheckpointRestoreError(RuntimeError):
   """A checkpoint exists but cannot be restored into the current run."""
@@ -28,19 +30,6 @@ class CheckpointRestoreError(RuntimeError):
 
 class DamagedCheckpointError(CheckpointRestoreError):
   """A checkpoint's arrays do not match the checksums saved with them."""
-
-
-def _path(keypath) -> str:
-  parts = []
-  for key in keypath:
-    for attr in ("key", "idx", "name"):
-      if hasattr(key, attr):
-        key = getattr(key, attr)
-        break
-    parts.append(str(key))
-  if parts and parts[-1] == "value":
-    parts.pop()
-  return "/".join(parts)
 
 
 def _leaf_fingerprint(x: jax.Array) -> jax.Array:
@@ -72,7 +61,7 @@ def checksums(tree: Any) -> dict[str, list[int]]:
   out = {}
   for (path, _), value in zip(leaves, values):
     local = value.addressable_data(0) if hasattr(value, "addressable_data") else value
-    out[_path(path)] = [int(v) for v in np.asarray(local)]
+    out[path_string(path)] = [int(v) for v in np.asarray(local)]
   return out
 
 
@@ -244,7 +233,7 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
         raise CheckpointRestoreError(
             f"could not restore {where} ({_short(e)}). Evaluate it with the config it "
             "was trained with (a run's config.json)") from e
-      missing = [_path(p) for p, x in jax.tree_util.tree_flatten_with_path(
+      missing = [path_string(p) for p, x in jax.tree_util.tree_flatten_with_path(
           restored.state)[0] if isinstance(x, jax.ShapeDtypeStruct)]
       if missing:
         raise CheckpointRestoreError(

@@ -25,6 +25,8 @@ import jax
 import ml_collections
 import optax
 
+from sasmamba_jax.nn.paths import path_string
+
 SCHEDULES = ("exponential_per_epoch", "warmup_cosine", "step", "constant")
 
 
@@ -84,20 +86,6 @@ def validate(o: ml_collections.ConfigDict) -> list[str]:
         errors.append(f"optimizer.{key}: {pattern!r} is not a regular expression "
                       f"({e})")
   return errors
-
-
-def path_string(path: Sequence[Any]) -> str:
-  """An nnx / jax key path as "a/b/0/c" (a trailing Variable ``value`` dropped)."""
-  parts = []
-  for key in path:
-    for attr in ("key", "idx", "name"):
-      if hasattr(key, attr):
-        key = getattr(key, attr)
-        break
-    parts.append(str(key))
-  if parts and parts[-1] == "value":
-    parts.pop()
-  return "/".join(parts)
 
 
 def path_filter(patterns: Sequence[str]) -> Callable[[tuple[Any, ...], Any], bool]:
