@@ -55,33 +55,34 @@ def test_round_trip_gives_identical_outputs(saved, name):
 
 _PLAIN_JAX = """
 import sys, jax, numpy as np, safetensors.numpy
-directory, x_path, out_path = sys.argv[1:]
-weights = safetensors.numpy.load_file(directory + "/model.safetensors")
-with open(directory + "/forward.jaxexport", "rb") as f:
-  forward = jax.export.deserialize(f.read())
-y = forward.call(weights, np.load(x_path))
+for directory, x_path, out_path in zip(*[iter(sys.argv[1:])] * 3):
+  weights = safetensors.numpy.load_file(directory + "/model.safetensors")
+  with open(directory + "/forward.jaxexport", "rb") as f:
+    forward = jax.export.deserialize(f.read())
+  np.save(out_path, np.asarray(forward.call(weights, np.load(x_path))))
 assert not any(m.startswith("sasmamba_jax") for m in sys.modules), "imported us"
-np.save(out_path, np.asarray(y))
 """
 
 
 def test_exported_forward_runs_in_plain_jax(saved, tmp_path):
+  args, expected = [], {}
   for name, (model, directory) in saved.items():
     frames = json.loads((directory / "config.json").read_text())["input"][
         "exported_forward_frames"]
     assert frames == ("T" if name == "mlp_baseline" else 9)
     x = _x(model.config.in_channels, batch=5)  # Another batch size than any seen.
-    np.save(tmp_path / "x.npy", x)
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_PLAIN_JAX), str(directory),
-         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        capture_output=True, text=True, timeout=300, check=False,
-        cwd=tmp_path)  # Not the repository: sasmamba_jax is not importable by path.
-    assert result.returncode == 0, result.stderr[-3000:]
-    expected = np.asarray(sasmamba_jax.load_pretrained(directory)(x))
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=0,
-                               atol=1e-6 * max(scale, 1.0))
+    np.save(tmp_path / f"{name}_x.npy", x)
+    args += [str(directory), str(tmp_path / f"{name}_x.npy"),
+             str(tmp_path / f"{name}_y.npy")]
+    expected[name] = np.asarray(sasmamba_jax.load_pretrained(directory)(x))
+  # One process for all models, outside the repository (sasmamba_jax not importable).
+  result = subprocess.run([sys.executable, "-c", textwrap.dedent(_PLAIN_JAX), *args],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for name, want in expected.items():
+    np.testing.assert_allclose(np.load(tmp_path / f"{name}_y.npy"), want, rtol=0,
+                               atol=1e-6 * max(np.abs(want).max(), 1.0))
 
 
 def _copy(directory, tmp_path):
