@@ -8,7 +8,7 @@ the one prediction path) over tasks; ``checkpoints``, ``benchmarking`` and ``cli
 beside the flow. ``skeletons`` and ``metrics`` are leaves. See README.md.
 """
 
-__version__ = "0.1.0"
+from sasmamba_jax.version import __version__
 
 
 def __getattr__(name):

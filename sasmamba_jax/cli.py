@@ -108,7 +108,7 @@ def apply_overrides(config: ml_collections.ConfigDict,
       raise UsageError(f"--config.{key} needs a value: --config.{key}=VALUE")
     *parents, leaf = key.split(".")
     node = config
-    for i, part in enumerate(parents):
+    for part in parents:
       if not isinstance(node, ml_collections.ConfigDict) or part not in node:
         node = None
         break

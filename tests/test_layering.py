@@ -13,6 +13,7 @@ PACKAGE = pathlib.Path(sasmamba_jax.__file__).resolve().parent
 
 # What each top-level module or package of sasmamba_jax may import (besides itself).
 ALLOWED = {
+    "version": set(),
     "skeletons": set(),
     "metrics": set(),
     "ops": set(),
@@ -20,7 +21,7 @@ ALLOWED = {
     "models": {"nn", "ops", "skeletons"},
     "datasets": {"skeletons"},
     "evaluation": {"metrics", "skeletons"},
-    "checkpoints": {"models", "nn", "ops", "skeletons"},
+    "checkpoints": {"models", "nn", "ops", "skeletons", "version"},
     "tasks": {"models", "nn", "ops", "datasets", "evaluation", "metrics",
               "skeletons"},
     "train": {"tasks", "models", "nn", "ops", "datasets", "evaluation", "metrics",

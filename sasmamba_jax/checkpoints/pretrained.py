@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import sasmamba_jax
 from sasmamba_jax import models
 from sasmamba_jax.nn.paths import path_string
+from sasmamba_jax.version import __version__
 
 FORMAT = "sasmamba_jax.pretrained"
 FORMAT_VERSION = 1
@@ -69,7 +69,7 @@ def _weights(model: nnx.Module) -> dict[str, np.ndarray]:
   return out
 
 
-def _contracts(name: str, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _contracts(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
   joints = getattr(config, "num_joints", None)
   channels = getattr(config, "in_channels", None)
   frames = getattr(config, "num_frames", None)
@@ -212,10 +212,10 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
   directory.mkdir(parents=True, exist_ok=True)
   name = registry_name(model)
   weights = _weights(model)
-  inputs, outputs = _contracts(name, model.config)
+  inputs, outputs = _contracts(model.config)
   meta = {
       "format": FORMAT, "format_version": FORMAT_VERSION,
-      "library_version": sasmamba_jax.__version__,
+      "library_version": __version__,
       "model": {"name": name, "config": _config_fields(model.config),
                 "parameters": models.count_parameters(model)},
       "input": inputs, "output": outputs,
@@ -232,7 +232,7 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
            CARD_FILE: _card(meta).encode()}
   tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
   save_file(weights, str(tmp_weights), metadata={
-      "format": FORMAT, "library_version": sasmamba_jax.__version__,
+      "format": FORMAT, "library_version": __version__,
       "config_sha256": digest})
   for filename, data in files.items():
     (directory / (filename + ".tmp")).write_bytes(data)
@@ -262,7 +262,7 @@ def _read_config(directory: pathlib.Path) -> tuple[dict[str, Any], str]:
         f"{path} was written by sasmamba_jax {meta.get('library_version', '?')} "
         f"(format {version}"
         + (f", unknown fields {unknown}" if unknown else "")
-        + f"), newer than this library ({sasmamba_jax.__version__}, format "
+        + f"), newer than this library ({__version__}, format "
         f"{FORMAT_VERSION}): upgrade sasmamba_jax")
   return meta, text
 

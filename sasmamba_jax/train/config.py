@@ -15,6 +15,7 @@ config is saved in the run's workdir.
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any, Iterable
 
 import ml_collections
@@ -188,7 +189,6 @@ def resume_changes(saved: dict[str, Any], config: ml_collections.ConfigDict
   Each change reads "key: old -> new"; ``RESUME_SAFE`` lists the keys a resumed run
   may change.
   """
-  import json  # pylint: disable=g-import-not-at-top
   new = _flatten(json.loads(config.to_json_best_effort()))
   old = _flatten(saved)
   safe, unsafe = [], []
