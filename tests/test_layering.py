@@ -23,16 +23,18 @@ ALLOWED = {
     "datasets": {"skeletons", "imaging"},
     "evaluation": {"metrics", "skeletons"},
     "checkpoints": {"models", "nn", "ops", "skeletons", "version"},
+    "topdown": {"imaging", "models", "nn", "ops", "skeletons", "checkpoints",
+                "evaluation", "metrics", "version"},
     "tasks": {"models", "nn", "ops", "datasets", "evaluation", "metrics",
               "skeletons", "imaging"},
     "train": {"tasks", "models", "nn", "ops", "datasets", "evaluation", "metrics",
               "skeletons", "checkpoints", "imaging"},
     "benchmarking": {"train", "tasks", "models", "nn", "ops", "datasets",
-                     "evaluation", "metrics", "skeletons", "checkpoints", "imaging"},
+                     "evaluation", "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
     "cli": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-            "metrics", "skeletons", "checkpoints", "imaging"},
+            "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
     "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-               "metrics", "skeletons", "checkpoints", "imaging"},
+               "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
 }
 
 
