@@ -1,4 +1,4 @@
-"""Evaluation protocols (Human3.6M, MPI-INF-3DHP), flip test and windowed inference.
+"""Evaluation protocols (Human3.6M, MPI-INF-3DHP, COCO keypoints), flip test and windowed inference.
 
 Each protocol is a streaming evaluator (``base.Evaluator``: ``update(predictions,
 batch)`` per batch, ``result()`` at the end, ``state()`` / ``merge()`` across hosts)
@@ -9,6 +9,7 @@ live in ``sasmamba_jax.metrics``. See README.md in this folder.
 
 from sasmamba_jax.evaluation._common import denormalize
 from sasmamba_jax.evaluation.base import Evaluator
+from sasmamba_jax.evaluation.coco import COCOKeypointEvaluator
 from sasmamba_jax.evaluation.flip import flip_average
 from sasmamba_jax.evaluation.flip import flip_test
 from sasmamba_jax.evaluation.h36m import EXCLUDED_SEQUENCES
@@ -23,6 +24,7 @@ from sasmamba_jax.evaluation.windows import centre_frame_windows
 from sasmamba_jax.evaluation.windows import sliding_window_predict
 
 __all__ = [
+    "COCOKeypointEvaluator",
     "EXCLUDED_SEQUENCES",
     "Evaluator",
     "H36MEvaluator",

@@ -120,3 +120,21 @@ def test_valid_boxes_marks_degenerate_ones():
                     [0., 0., np.inf, 5.], [9., 9., 5., 5.]])
   np.testing.assert_array_equal(topdown.valid_boxes(boxes, (10, 10)),
                                 [True, False, False, False, True])
+
+
+def test_flip_test_of_the_official_tiny_model(shared_fixtures):
+  path = shared_fixtures / "vitpose" / "vitpose_tiny.npz"
+  if not path.exists():
+    pytest.skip(f"{path} not found")
+  from sasmamba_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  with np.load(path) as f:
+    data = {k: f[k] for k in f.files}
+  state = {k: v for k, v in data.items() if k.startswith(("backbone.", "keypoint_head."))}
+  model = checkpoints.load_official(state, num_heads=2)
+  graphdef, variables = nnx.split(model)
+  out = jax.jit(lambda v, x: topdown.flip_test(nnx.merge(graphdef, v), x,
+                                               skeletons.COCO.flip_permutation))(
+      variables, jnp.asarray(data["x"].transpose(0, 2, 3, 1)))
+  ref = data["heatmaps_fliptest"]
+  assert np.max(np.abs(np.asarray(out).transpose(0, 3, 1, 2) - ref)) / np.abs(ref).max() \
+      < 1e-4
