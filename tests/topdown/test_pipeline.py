@@ -27,7 +27,8 @@ def blob_model(crops):
 
 def _blob_image(points, size=(120, 160)):
   y, x = np.mgrid[:size[1], :size[0]]
-  image = sum(np.exp(-((x - px)**2 + (y - py)**2) / (2 * 6.0**2)) for px, py in points)
+  image = sum((np.exp(-((x - px)**2 + (y - py)**2) / (2 * 6.0**2)) for px, py in points),
+              np.zeros(x.shape))
   return np.repeat((255 * image)[..., None], 3, axis=-1).round().astype(np.uint8)
 
 
@@ -62,24 +63,14 @@ def test_batches_and_buckets_do_not_change_results_nor_recompile_the_model():
   assert pipeline._predict._cache_size() - before == 1   # only batch 2 was new
 
 
-class TinyPoseNet(nnx.Module):
-  """Conv stride 4 + BatchNorm: an nnx model crops -> 17 heatmaps."""
-
-  def __init__(self, rngs):
-    self.conv = nnx.Conv(3, 17, (4, 4), strides=4, rngs=rngs)
-    self.norm = nnx.BatchNorm(17, rngs=rngs)
-
-  def __call__(self, x):
-    return self.norm(self.conv(x))
-
-
-def test_an_nnx_model_runs_in_eval_mode_and_gives_finite_results():
-  model = TinyPoseNet(nnx.Rngs(0))
+def test_an_nnx_model_runs_in_eval_mode_and_gives_finite_results(tiny_vitpose):
+  tiny_vitpose.train()
   image = np.random.default_rng(0).integers(0, 256, (50, 70, 3)).astype(np.uint8)
   # Boxes past the border (partly outside the image) are fine.
   boxes = np.array([[-10., -5., 40., 30.], [50., 20., 40., 60.]])
-  keypoints, scores = topdown.estimate_2d(model, image, boxes, input_size=INPUT)
-  assert model.norm.use_running_average  # eval() was applied
+  keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes, input_size=INPUT)
+  norms = [m for _, m in nnx.iter_graph(tiny_vitpose) if hasattr(m, "use_running_average")]
+  assert norms and all(m.use_running_average for m in norms)  # eval() was applied
   assert np.isfinite(keypoints).all() and np.isfinite(scores).all()
   assert keypoints.shape == (2, 17, 2)
 
@@ -122,19 +113,11 @@ def test_valid_boxes_marks_degenerate_ones():
                                 [True, False, False, False, True])
 
 
-def test_flip_test_of_the_official_tiny_model(shared_fixtures):
-  path = shared_fixtures / "vitpose" / "vitpose_tiny.npz"
-  if not path.exists():
-    pytest.skip(f"{path} not found")
-  from sasmamba_jax import checkpoints  # pylint: disable=g-import-not-at-top
-  with np.load(path) as f:
-    data = {k: f[k] for k in f.files}
-  state = {k: v for k, v in data.items() if k.startswith(("backbone.", "keypoint_head."))}
-  model = checkpoints.load_official(state, num_heads=2)
-  graphdef, variables = nnx.split(model)
+def test_flip_test_of_the_official_tiny_model(tiny_vitpose, vitpose_tiny):
+  graphdef, variables = nnx.split(tiny_vitpose)
   out = jax.jit(lambda v, x: topdown.flip_test(nnx.merge(graphdef, v), x,
                                                skeletons.COCO.flip_permutation))(
-      variables, jnp.asarray(data["x"].transpose(0, 2, 3, 1)))
-  ref = data["heatmaps_fliptest"]
+      variables, jnp.asarray(vitpose_tiny["x"].transpose(0, 2, 3, 1)))
+  ref = vitpose_tiny["heatmaps_fliptest"]
   assert np.max(np.abs(np.asarray(out).transpose(0, 3, 1, 2) - ref)) / np.abs(ref).max() \
       < 1e-4
