@@ -141,7 +141,9 @@ def estimate_2d(model: Any, images: Any, boxes: Any, *,
 
   Args:
     model: an ``nnx.Module`` mapping normalised crops (B, H, W, 3) to heatmaps
-      (B, H/4, W/4, K) (put in ``eval()`` mode here), or any such callable.
+      (B, H/4, W/4, K) (put in ``eval()`` mode here), or any such callable (a
+      static argument of the jitted call: pass the same object to reuse the
+      compilation).
     images: one image (H, W, 3) uint8 RGB, or a list of them.
     boxes: for one image, (N, 4) boxes (x, y, w, h) in pixels; for a list of images,
       a list of such arrays (an empty one is fine).
