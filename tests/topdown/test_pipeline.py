@@ -68,7 +68,9 @@ def test_an_nnx_model_runs_in_eval_mode_and_gives_finite_results(tiny_vitpose):
   image = np.random.default_rng(0).integers(0, 256, (50, 70, 3)).astype(np.uint8)
   # Boxes past the border (partly outside the image) are fine.
   boxes = np.array([[-10., -5., 40., 30.], [50., 20., 40., 60.]])
-  keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes, input_size=INPUT)
+  height, width = tiny_vitpose.config.image_size
+  keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes,
+                                          input_size=(width, height))
   norms = [m for _, m in nnx.iter_graph(tiny_vitpose) if hasattr(m, "use_running_average")]
   assert norms and all(m.use_running_average for m in norms)  # eval() was applied
   assert np.isfinite(keypoints).all() and np.isfinite(scores).all()
@@ -86,7 +88,7 @@ def test_flip_test_is_the_official_average(vitpose_tiny):
   def apply_fn(crops):
     return jnp.asarray(np.concatenate([plain, mirrored]))
 
-  crops = jnp.zeros((2, 64, 48, 3))
+  crops = jnp.zeros(f["x"].transpose(0, 2, 3, 1).shape)
   out = topdown.flip_test(apply_fn, crops, perm)
   np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2),
                              f["heatmaps_fliptest"], rtol=1e-6, atol=1e-6)
