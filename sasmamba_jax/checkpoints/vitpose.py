@@ -36,12 +36,14 @@ import pathlib
 import re
 from typing import Any, Iterable, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from sasmamba_jax.checkpoints.torch_pickle import CheckpointError
 from sasmamba_jax.models.vitpose import RELEASED_SIZES
+from sasmamba_jax.nn.droppath import DropRate
 from sasmamba_jax.models.vitpose import ViTPose
 from sasmamba_jax.models.vitpose import ViTPoseConfig
 
@@ -204,6 +206,17 @@ def _layout_table(config: ViTPoseConfig) -> list[tuple[str, tuple[Any, ...], Lay
   return table
 
 
+def official_shapes(config: ViTPoseConfig) -> dict[str, tuple[int, ...]]:
+  """{official key: PyTorch shape} of every tensor of a model with ``config``."""
+  model = nnx.eval_shape(lambda: ViTPose(config, rngs=nnx.Rngs(0)))
+  variables = _variables_by_path(model)
+  out = {}
+  for key, path, perm in _layout_table(config):
+    shape = variables[path].shape
+    out[key] = tuple(shape[i] for i in np.argsort(perm)) if perm else tuple(shape)
+  return out
+
+
 def _variables_by_path(model: ViTPose) -> dict[tuple[Any, ...], Any]:
   return {tuple(path): var for path, var in
           nnx.to_flat_state(nnx.state(model, (nnx.Param, nnx.BatchStat)))}
@@ -333,6 +346,27 @@ def infer_config(state: Mapping[str, Any], **overrides: Any) -> ViTPoseConfig:
   return config
 
 
+def _concretise_rest(model: ViTPose, seed: int) -> None:
+  """Concrete values for the variables the file does not hold (after eval_shape).
+
+  Stochastic-depth rates come from the config; each RNG stream gets its own key
+  folded from ``seed`` (streams differ from an eagerly built model's, which only
+  matters for the draws of fine-tuning).
+  """
+  rates = model.config.drop_path_rates()
+  base = jax.random.key(seed)
+  flat = nnx.to_flat_state(nnx.state(model, nnx.Not((nnx.Param, nnx.BatchStat))))
+  for i, (path, var) in enumerate(flat):
+    if isinstance(var, nnx.RngKey):
+      var.set_value(jax.random.fold_in(base, i))
+    elif isinstance(var, nnx.RngCount):
+      var.set_value(jnp.zeros(var.shape, var.dtype))
+    elif isinstance(var, DropRate):
+      var.set_value(jnp.asarray(rates[path[path.index("blocks") + 1]], jnp.float32))
+    else:
+      raise AssertionError(f"load: no value for {type(var).__name__} at {path}")
+
+
 def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
          source: Any = None, **overrides: Any) -> ViTPose:
   """A ``ViTPose`` holding the weights of a ViTPose state dict of any known layout.
@@ -351,7 +385,9 @@ def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
   official, _ = to_official_names(state, strict=strict)
   hints = {k: v for k, v in hf_config_hints(source).items() if k not in overrides}
   config = infer_config(official, **hints, **overrides)
-  model = ViTPose(config, rngs=nnx.Rngs(seed))
+  # Built abstractly (no random initialisation to throw away: eager construction of
+  # ViTPose-B costs ~20 s on 2 CPU cores), then every variable is made concrete.
+  model = nnx.eval_shape(lambda: ViTPose(config, rngs=nnx.Rngs(seed)))
   width = config.embed_dim
   model.registry_name = {384: "vitpose_s", 768: "vitpose_b", 1024: "vitpose_l",
                          1280: "vitpose_h"}.get(width, "vitpose_tiny")
@@ -376,12 +412,13 @@ def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
   for key, path, perm in table:
     a = np.asarray(official[key])
     if key.endswith("num_batches_tracked"):
-      variables[path][...] = jnp.asarray(a, jnp.int32)
+      variables[path].set_value(jnp.asarray(a, jnp.int32))
       continue
     if not (np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16"):
       raise CheckpointError(f"ViTPose state dict: {key} has dtype {a.dtype}, expected "
                             "floats")
     a = a.astype(np.float32)
-    variables[path][...] = jnp.asarray(a if perm is None else np.transpose(a, perm))
+    variables[path].set_value(jnp.asarray(a if perm is None else np.transpose(a, perm)))
+  _concretise_rest(model, seed)
   model.eval()
   return model

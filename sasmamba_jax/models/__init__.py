@@ -15,10 +15,12 @@ from sasmamba_jax.models.registry import create
 from sasmamba_jax.models.registry import create_abstract
 from sasmamba_jax.models.registry import describe
 from sasmamba_jax.models.registry import get_config
+from sasmamba_jax.models.registry import kind
+from sasmamba_jax.models.registry import names
 from sasmamba_jax.models.vitpose import ViTPose
 from sasmamba_jax.models.vitpose import ViTPoseConfig
 
 __all__ = ["LifterConfig", "MODEL_NAMES", "MambaLifter", "MlpBaseline",
            "MlpBaselineConfig", "count_parameters", "create", "create_abstract",
-           "describe", "get_config", "posemamba_config", "sasmamba_config", "ViTPose",
+           "describe", "get_config", "kind", "names", "posemamba_config", "sasmamba_config", "ViTPose",
            "ViTPoseConfig"]
