@@ -35,8 +35,8 @@ def _source_grid(inverse: np.ndarray, width: int, height: int, xp):
   return sx, sy
 
 
-def crop_image(image: np.ndarray, matrix: np.ndarray,
-               output_size: Sequence[int]) -> np.ndarray:
+def crop_image(image: np.ndarray, matrix: np.ndarray, output_size: Sequence[int],
+               dtype: np.dtype | type = np.float32) -> np.ndarray:
   """Warps one image (or clip) into a crop, in NumPy.
 
   Args:
@@ -44,9 +44,11 @@ def crop_image(image: np.ndarray, matrix: np.ndarray,
       the T frames of a clip) all get the same warp.
     matrix: (2, 3) image -> crop affine matrix (``geometry.warp_matrix``).
     output_size: crop (width, height).
+    dtype: of the result; float32, or uint8 (rounded, as OpenCV does) to keep
+      worker-to-host transfers small.
 
   Returns:
-    (..., height, width, C) float32.
+    (..., height, width, C) of ``dtype``.
   """
   image = np.asarray(image)
   if image.ndim < 3:
@@ -68,7 +70,9 @@ def crop_image(image: np.ndarray, matrix: np.ndarray,
       weight = np.where(valid, wx * wy, 0.0).astype(np.float32)
       taps = image[..., np.clip(yi, 0, h_in - 1), np.clip(xi, 0, w_in - 1), :]
       out += taps.astype(np.float32) * weight[..., None]
-  return out
+  if np.dtype(dtype) == np.uint8:
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+  return out.astype(dtype, copy=False)
 
 
 def _crop_one(images: jax.Array, index: jax.Array, inverse: jax.Array, width: int,

@@ -66,6 +66,9 @@ def test_a_clip_gets_one_warp_for_every_frame():
   out = imaging.crop_image(clip, matrix, (12, 16))
   assert out.shape == (3, 16, 12, 3)
   np.testing.assert_array_equal(out[1], imaging.crop_image(clip[1], matrix, (12, 16)))
+  as_uint8 = imaging.crop_image(clip, matrix, (12, 16), dtype=np.uint8)
+  assert as_uint8.dtype == np.uint8
+  np.testing.assert_array_equal(as_uint8, np.rint(out))
 
 
 def test_bad_inputs_are_refused():
