@@ -200,6 +200,15 @@ def load_model(config: Any) -> Any:
 
 def run(config: Any, log: Callable[[str], None] | None = print) -> dict[str, Any]:
   """Evaluates ``config.checkpoint`` on COCO as ``configs/coco_vitpose.py`` says."""
+  # The data files first: loading a ViTPose-H takes a while.
+  data = config.data
+  checks = [("annotation_file", os.path.isfile), ("image_dir", os.path.isdir)]
+  if data.person_boxes != "gt":
+    checks.append(("person_boxes", os.path.isfile))
+  for key, exists in checks:
+    if not exists(data[key]):
+      raise FileNotFoundError(f"{data[key]} not found: set --config.data.{key} "
+                              "(sasmamba_jax/topdown/README.md says where to get it)")
   model = load_model(config)
   result = evaluate_coco(
       model, config.data.annotation_file, config.data.image_dir,
