@@ -1,18 +1,18 @@
 """ViTPose-B / H on COCO val2017: the official test protocol (REFERENCE section 8).
 
-Run (arg: b or h; also s or l), with the COCO files you bring:
+Run (arg: b or h; also s or l), with the COCO files you bring under data/coco/
+(the defaults below; sasmamba_jax/topdown/README.md says where to get them):
   python -m experiments.evaluate_coco --config=configs/coco_vitpose.py:b \\
-      --config.checkpoint=vitpose_base_coco_256x192.pth \\
-      --config.data.annotation_file=data/coco/annotations/person_keypoints_val2017.json \\
-      --config.data.image_dir=data/coco/val2017 \\
-      --config.data.person_boxes=data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json
-  # ground-truth boxes instead of detections:  --config.data.person_boxes=gt
-  # a quick look at the first 100 images:       --config.max_images=100
+      --config.checkpoint=vitpose_base_coco_256x192.pth
+  # files elsewhere:        --config.data.annotation_file=... --config.data.image_dir=...
+  # ground-truth boxes:     --config.data.person_boxes=gt
+  # the first 100 images:   --config.max_images=100
+  # metrics / keypoints:    --config.output=metrics.json --config.results_file=kp.json
 
 Protocol: 256 x 192 UDP crops of boxes padded 1.25x, flip test, UDP DARK decoding
 (kernel 11), rescoring (box score x mean keypoint score above 0.2), OKS-NMS at 0.9,
-pycocotools COCOeval. Expected AP (official, detected boxes of the AP 56 person
-detector): B 75.8, H 79.1 (L 78.3). Ground-truth boxes give a few points more.
+pycocotools COCOeval. Expected AP (official ViTPose README, detected boxes of the
+56 AP person detector): B 75.8, H 79.1 (S 73.8, L 78.3). Not measured here yet.
 """
 
 import ml_collections

@@ -175,7 +175,7 @@ def evaluate_coco(model: Any, annotation_file: Any, image_dir: str | os.PathLike
 
 
 #: Official COCO val2017 AP (256 x 192, detected boxes, flip test), REFERENCE section 8.
-OFFICIAL_AP = {"vitpose_b": 75.8, "vitpose_l": 78.3, "vitpose_h": 79.1}
+OFFICIAL_AP = {"vitpose_s": 73.8, "vitpose_b": 75.8, "vitpose_l": 78.3, "vitpose_h": 79.1}
 
 
 def load_model(config: Any) -> Any:
