@@ -32,6 +32,9 @@ ALLOWED = {
             "metrics", "skeletons", "checkpoints"},
     "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
                "metrics", "skeletons", "checkpoints"},
+    "viz": {"skeletons"},
+    "inference": {"export", "viz", "train", "tasks", "models", "nn", "ops",
+                  "datasets", "evaluation", "metrics", "skeletons", "checkpoints"},
 }
 
 
