@@ -69,7 +69,7 @@ class Lifter:
 
   def __init__(self, model: nnx.Module, *, flip_test: bool = True,
                constant_confidence: bool = False, stride: int | None = None,
-               batch_size: int = 8):
+               batch_size: int = 4):
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "in_channels"):
       raise ValueError("Lifter: expected a lifting model of this library (a "

@@ -141,3 +141,37 @@ def test_command_line(model_dir, tmp_path):
             f"--output={tmp_path / 'out2'}")
   assert bad.returncode == 1 and "Traceback" not in bad.stderr
   assert "pass --image_size=W,H" in bad.stderr
+
+
+def test_video_to_3d_on_synthetic_frames(model_dir, tmp_path):
+  """--video/--boxes/--pose2d: frames rendered by synthetic_video_pose, a ViTPose."""
+  from sasmamba_jax.datasets.synthetic_video_pose import render  # pylint: disable=g-import-not-at-top
+  config = render.RenderConfig(num_videos=(("train", 1),), frames_per_video=5,
+                               corrupt_prob=0.0, crowd_prob=0.0, max_persons=1)
+  _, jpegs, annotations = render.render_video(config, "train", 0)
+  frames = tmp_path / "frames"
+  frames.mkdir()
+  for t, jpeg in enumerate(jpegs):
+    (frames / f"{t:06d}.jpg").write_bytes(jpeg)
+  first_id = annotations["images"][0]["id"]
+  boxes = [{"image_id": a["image_id"] - first_id, "category_id": 1,
+            "bbox": a["bbox"], "score": 0.9} for a in annotations["annotations"]]
+  (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+  pose2d = export.save_pretrained(
+      models.create("vitpose_tiny", rngs=nnx.Rngs(0)), tmp_path / "vitpose")
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.lift", f"--video={frames}",
+       f"--boxes={tmp_path / 'boxes.json'}", f"--pose2d={pose2d}",
+       f"--checkpoint={model_dir}", f"--output={tmp_path / 'out'}",
+       "--score_threshold=0", "--fps=5"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+  assert summary["format"] == "video" and summary["image_size"] == [160, 120]
+  assert summary["tracks"][0]["num_frames"] == 5
+  lifted = np.load(tmp_path / "out" / "track_0.npz")
+  assert lifted["poses_3d"].shape == (5, 17, 3)
+  with Image.open(tmp_path / "out" / "track_0.gif") as gif:
+    assert gif.n_frames == 5
+    # The 2D half is drawn over the video frame, not on the plain background.
+    assert gif.convert("RGB").getpixel((2, 2)) != (24, 24, 28)
