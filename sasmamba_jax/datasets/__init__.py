@@ -19,6 +19,7 @@ from sasmamba_jax.datasets.common import denormalize_pixels
 from sasmamba_jax.datasets.common import normalize_pixels
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack18_dataset_builder
 from sasmamba_jax.datasets.pipeline import make_eval_iterator
 from sasmamba_jax.datasets.pipeline import make_train_iterator
 from sasmamba_jax.datasets.pipeline import num_eval_batches
@@ -33,3 +34,5 @@ from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
+from sasmamba_jax.datasets.synthetic_video_pose import (
+    synthetic_video_pose_dataset_builder)

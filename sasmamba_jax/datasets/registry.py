@@ -9,15 +9,20 @@ import tensorflow_datasets as tfds
 
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack18_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
+from sasmamba_jax.datasets.synthetic_video_pose import (
+    synthetic_video_pose_dataset_builder)
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     "h36m": h36m_dataset_builder.Builder,
     "mpi_inf_3dhp": mpi_inf_3dhp_dataset_builder.Builder,
     "synthetic_motion": synthetic_motion_dataset_builder.Builder,
+    "posetrack18": posetrack18_dataset_builder.Builder,
+    "synthetic_video_pose": synthetic_video_pose_dataset_builder.Builder,
 }
 # Builders that need files in a manual folder.
-NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp")
+NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp", "posetrack18")
 
 PathLike = str | pathlib.Path
 
