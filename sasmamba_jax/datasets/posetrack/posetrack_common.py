@@ -17,7 +17,8 @@ visibility > 0) in one labelled frame, or one detection box in a labelled frame
 * ``keypoints`` (17, 3) float32: x, y in the original image's pixels and the
   visibility, PoseTrack slots (``KEYPOINTS``); zeros for a detection box.
 * ``head_box`` (4,) float32 x, y, w, h (zeros when absent).
-* ``track_id``, ``person_id`` int64 (-1 when absent).
+* ``track_id``, ``person_id`` int64 (-1 when absent); ``has_labeled_person`` bool
+  (PoseTrack21's frame flag; elsewhere: the frame has annotated persons).
 * ``ignore_regions`` (K, 2) float32: the vertices of the frame's ignore polygons,
   one after another, and ``ignore_region_sizes`` (R,) int32 their vertex counts.
 
@@ -86,6 +87,7 @@ def features(num_frames: int) -> tfds.features.FeaturesDict:
       "head_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
       "track_id": tfds.features.Scalar(dtype=np.int64),
       "person_id": tfds.features.Scalar(dtype=np.int64),
+      "has_labeled_person": tfds.features.Scalar(dtype=np.bool_),
       "ignore_regions": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
       "ignore_region_sizes": tfds.features.Tensor(shape=(None,), dtype=np.int32),
   })
@@ -110,6 +112,7 @@ class FrameInfo:
   image_id: int
   file_name: str
   is_labeled: bool
+  has_labeled_person: bool
   ignore_regions: list[np.ndarray]
   persons: list[Person]
 
@@ -192,7 +195,9 @@ def read_video(path: PathLike) -> VideoInfo:
       regions.append(np.stack([np.asarray(x, float), np.asarray(y, float)], -1))
     people = persons.pop(image_id, [])
     labeled = bool(image.get("is_labeled", bool(people)))
-    frames.append(FrameInfo(int(image_id), file_name, labeled, regions, people))
+    has_person = bool(image.get("has_labeled_person", bool(people)))
+    frames.append(FrameInfo(int(image_id), file_name, labeled, has_person, regions,
+                            people))
     nframes = image.get("nframes")
     if nframes is not None and int(nframes) != len(images):
       raise safe_io.DataFileError(
@@ -323,6 +328,7 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
           "head_box": person.head_box.astype(np.float32),
           "track_id": person.track_id,
           "person_id": person.person_id,
+          "has_labeled_person": frame.has_labeled_person,
           "ignore_regions": regions,
           "ignore_region_sizes": sizes,
       }
@@ -331,15 +337,16 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
       del cache[i]
 
 
-def annotation_files(root: pathlib.Path, split: str, dataset: str) -> list[pathlib.Path]:
-  """``root/annotations/<split>/*.json``, sorted, or a clear error."""
-  folder = root / "annotations" / split
+def annotation_files(root: pathlib.Path, split: str, dataset: str,
+                     folder_name: str = "annotations") -> list[pathlib.Path]:
+  """``root/<folder_name>/<split>/*.json``, sorted, or a clear error."""
+  folder = root / folder_name / split
   files = sorted(folder.glob("*.json")) if folder.is_dir() else []
   if not files:
     raise safe_io.MissingDataFileError(
         f"{dataset}: no annotation files in {folder}. Unpack the release so that "
         f"the dataset root holds images/{{train,val}}/<video>/ and "
-        f"annotations/{{train,val}}/<video>.json, then run:\n  python -m "
+        f"{folder_name}/{{train,val}}/<video>.json, then run:\n  python -m "
         f"experiments.prepare_data --dataset={dataset} --manual_dir=ROOT")
   return files
 
@@ -365,6 +372,10 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   DESCRIPTION = ""
   HOMEPAGE = ""
   SPLITS = ("train", "val")
+  ANNOTATIONS = "annotations"  # folder of <split>/<video>.json below the root
+
+  def read_video(self, path: pathlib.Path) -> VideoInfo:
+    return read_video(path)
 
   def __init__(self, *, file_format: str | None = None, **kwargs: Any):
     super().__init__(file_format=file_format or "array_record", **kwargs)
@@ -384,7 +395,7 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     config = self.builder_config
     self.info.metadata["image_root"] = str(root.resolve())
     self.info.metadata["annotations"] = {
-        s: str((root / "annotations" / s).resolve()) for s in self.SPLITS}
+        s: str((root / self.ANNOTATIONS / s).resolve()) for s in self.SPLITS}
     detections = None
     if config.val_boxes == "detections":
       if detections_file is None or not detections_file.is_file():
@@ -396,7 +407,7 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       detections = load_val_boxes(detections_file, config.box_score_threshold)
     out = {}
     for split in self.SPLITS:
-      files = annotation_files(root, split, dataset)
+      files = annotation_files(root, split, dataset, self.ANNOTATIONS)
       out[split] = self._generate_examples(
           files, root, detections if split == "val" else None)
     return out
@@ -404,6 +415,6 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self, files: Sequence[pathlib.Path], root: pathlib.Path,
                          detections=None):
     for file in files:
-      video = read_video(file)
+      video = self.read_video(file)
       yield from video_examples(video, root, self.builder_config, str(file),
                                 detections)
