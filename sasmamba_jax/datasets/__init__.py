@@ -1,8 +1,8 @@
 """Datasets: TFDS builders (array_record, no TensorFlow needed) and grain pipelines.
 
 Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp``,
-``synthetic_motion``, ``posetrack17``, ``posetrack18``, ``posetrack21`` and
-``synthetic_video_pose`` with TFDS. Typical use::
+``synthetic_motion``, ``posetrack17``, ``posetrack18``, ``posetrack21``,
+``sub_jhmdb`` and ``synthetic_video_pose`` with TFDS. Typical use::
 
   from sasmamba_jax import datasets
   builder = datasets.prepare("synthetic_motion/clips_27", data_dir=DIR)
@@ -36,6 +36,7 @@ from sasmamba_jax.datasets.registry import prepare
 from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError
+from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
 from sasmamba_jax.datasets.synthetic_video_pose import (
     synthetic_video_pose_dataset_builder)

@@ -20,8 +20,11 @@ The crop is sampled with Pillow's bilinear affine transform by default
 to within one grey level inside the image) or with ``imaging.crop_image``
 (``sampler="numpy"``).
 
+Other joint layouts (Sub-JHMDB's 15 joints) pass their ``flip_pairs`` and
+``upper_body`` joints.
+
 Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised, ``heatmaps``
-(h / 4, w / 4, 17) float32, ``target_weight`` (17,) float32, ``center`` / ``scale``
+(h / 4, w / 4, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
 (2,) float32 (the crop, for mapping predictions back), ``rotation`` float32 and
 ``flipped`` bool, plus the features named in ``keep``.
 """
@@ -73,11 +76,12 @@ def decode_frames(element: Mapping[str, Any], image_root: str | None = None
   return np.stack(frames)
 
 
-def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator
+def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator,
+               upper_body: Sequence[int] = UPPER_BODY
                ) -> tuple[np.ndarray, np.ndarray] | None:
   visible = keypoints[:, 2] > 0
-  upper = [j for j in UPPER_BODY if visible[j]]
-  lower = [j for j in LOWER_BODY if visible[j]]
+  upper = [j for j in range(len(keypoints)) if visible[j] and j in upper_body]
+  lower = [j for j in range(len(keypoints)) if visible[j] and j not in upper_body]
   chosen = upper if (rng.random() < 0.5 and len(upper) > 2) else lower
   if len(chosen) < 2:
     chosen = upper if len(upper) >= 2 else None
@@ -104,10 +108,14 @@ class _TopDownClip:
                keep: Sequence[str] = DEFAULT_KEEP, scale_factor: float = 0.35,
                rotation_factor: float = 45.0, rotation_prob: float = 0.6,
                flip_prob: float = 0.5, half_body_prob: float = 0.3,
-               half_body_min_joints: int = 8, sampler: str = "pillow"):
+               half_body_min_joints: int = 8, sampler: str = "pillow",
+               flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
+               upper_body: Sequence[int] = UPPER_BODY):
     if sampler not in ("pillow", "numpy"):
       raise ValueError(f"sampler must be 'pillow' or 'numpy', got {sampler!r}")
     self.sampler = sampler
+    self.upper_body = tuple(upper_body)
+    self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
     self.image_size = (int(image_size[0]), int(image_size[1]))
     self.heatmap_size = (tuple(int(s) for s in heatmap_size) if heatmap_size
                          else (self.image_size[0] // 4, self.image_size[1] // 4))
@@ -122,7 +130,7 @@ class _TopDownClip:
                 rng: np.random.Generator | None) -> dict[str, Any]:
     frames = decode_frames(element, self.image_root)   # (T, H, W, 3) uint8
     width = frames.shape[2]
-    keypoints = np.asarray(element["keypoints"], np.float32).copy()   # (17, 3)
+    keypoints = np.asarray(element["keypoints"], np.float32).copy()   # (K, 3)
     aspect = self.image_size[0] / self.image_size[1]
     centre, scale = imaging.box_to_center_scale(
         np.asarray(element["bbox"], np.float32), aspect, self.padding)
@@ -130,7 +138,7 @@ class _TopDownClip:
     if rng is not None:
       if (np.sum(keypoints[:, 2] > 0) > self.half_body_min_joints
           and rng.random() < self.half_body_prob):
-        half = _half_body(keypoints, aspect, rng)
+        half = _half_body(keypoints, aspect, rng, self.upper_body)
         if half is not None:
           centre, scale = half
       sf, rf = self.scale_factor, self.rotation_factor
@@ -140,7 +148,9 @@ class _TopDownClip:
       if rng.random() < self.flip_prob:
         flipped = True
         frames = frames[:, :, ::-1]
-        keypoints = imaging.flip_keypoints(keypoints, width, FLIP_PERMUTATION)
+        keypoints = imaging.flip_keypoints(
+            keypoints, width,
+            imaging.pairs_to_permutation(self.flip_pairs, len(keypoints)))
         keypoints[keypoints[:, 2] <= 0] = 0
         centre = centre.copy()
         centre[0] = width - 1 - centre[0]

@@ -209,3 +209,37 @@ def posetrack18_to_17(data: dict) -> dict:
           for xs, ys in zip(image["ignore_regions_x"], image["ignore_regions_y"])]
     annolist.append(entry)
   return {"annolist": annolist}
+
+
+def write_fake_jhmdb(root: pathlib.Path, masks: bool = True) -> None:
+  """A tiny JHMDB release: 2 actions x 2 clips of 4-5 PNG frames, 3 sub_splits.
+
+  ``pos_img`` is 1-based (2, 15, T) as in JHMDB; the first clip has a puppet mask.
+  """
+  import scipy.io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  clips = [("catch", "clip_a", 4), ("catch", "clip_b", 5), ("run", "clip_c", 4),
+           ("run", "clip_d", 4)]
+  for action, video, frames in clips:
+    folder = root / "Rename_Images" / action / video
+    folder.mkdir(parents=True)
+    for t in range(frames):
+      Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(
+          folder / f"{t + 1:05d}.png")
+    pos = rng.uniform(4, 20, (2, 15, frames))
+    mat = root / "joint_positions" / action / video
+    mat.mkdir(parents=True)
+    scipy.io.savemat(mat / "joint_positions.mat", {"pos_img": pos})
+    if masks and video == "clip_a":
+      mask = np.zeros((24, 32, frames), np.uint8)
+      mask[3:21, 5:25] = 1
+      (root / "puppet_mask" / action / video).mkdir(parents=True)
+      scipy.io.savemat(root / "puppet_mask" / action / video / "puppet_mask.mat",
+                       {"part_mask": mask})
+  (root / "sub_splits").mkdir()
+  for k in (1, 2, 3):
+    for action, names in (("catch", ("clip_a", "clip_b")), ("run", ("clip_c", "clip_d"))):
+      lines = [f"{n}.avi {1 if (i + k) % 2 else 2}" for i, n in enumerate(names)]
+      (root / "sub_splits" / f"{action}_test_split{k}.txt").write_text(
+          "\n".join(lines) + "\n")

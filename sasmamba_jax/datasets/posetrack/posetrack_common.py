@@ -70,7 +70,7 @@ class VideoPoseConfig(tfds.core.BuilderConfig):
   box_score_threshold: float = 0.2
 
 
-def features(num_frames: int) -> tfds.features.FeaturesDict:
+def features(num_frames: int, num_joints: int = 17) -> tfds.features.FeaturesDict:
   """The feature spec of a video-pose example (see the module docstring)."""
   t = num_frames
   return tfds.features.FeaturesDict({
@@ -83,7 +83,7 @@ def features(num_frames: int) -> tfds.features.FeaturesDict:
       "image_size": tfds.features.Tensor(shape=(2,), dtype=np.int32),
       "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
       "box_score": tfds.features.Scalar(dtype=np.float32),
-      "keypoints": tfds.features.Tensor(shape=(17, 3), dtype=np.float32),
+      "keypoints": tfds.features.Tensor(shape=(num_joints, 3), dtype=np.float32),
       "head_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
       "track_id": tfds.features.Scalar(dtype=np.int64),
       "person_id": tfds.features.Scalar(dtype=np.int64),
@@ -209,8 +209,9 @@ def read_video(path: PathLike) -> VideoInfo:
   return VideoInfo(path.stem, frames)
 
 
-def check_video_files(video: VideoInfo, root: pathlib.Path, what: str) -> None:
-  """Every frame's file exists; the video folder holds no fewer JPEGs than listed."""
+def check_video_files(video: VideoInfo, root: pathlib.Path, what: str,
+                      pattern: str = "*.jpg") -> None:
+  """Every frame's file exists; the video folder holds no fewer frames than listed."""
   folders = {}
   for frame in video.frames:
     file = root / frame.file_name
@@ -221,22 +222,25 @@ def check_video_files(video: VideoInfo, root: pathlib.Path, what: str) -> None:
           "of the release into the dataset root)")
     folders[file.parent] = folders.get(file.parent, 0) + 1
   for folder, listed in folders.items():
-    found = len(list(folder.glob("*.jpg")))
+    found = len(list(folder.glob(pattern)))
     if found < listed:
-      raise safe_io.DataFileError(f"{what}: {folder} holds {found} .jpg frames but "
-                                  f"the annotation file lists {listed}")
+      raise safe_io.DataFileError(f"{what}: {folder} holds {found} {pattern} frames "
+                                  f"but the annotation file lists {listed}")
 
 
-def read_jpeg(path: pathlib.Path) -> tuple[bytes, tuple[int, int]]:
+def read_jpeg(path: pathlib.Path, formats: tuple[str, ...] = ("JPEG",)
+              ) -> tuple[bytes, tuple[int, int]]:
   """The file's bytes and (width, height), after checking that it decodes."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   data = path.read_bytes()
   try:
     with Image.open(io.BytesIO(data)) as im:
       size = im.size
-      if im.format != "JPEG":
-        raise safe_io.DataFileError(f"{path}: not a JPEG image ({im.format})")
-      im.draft("RGB", (max(size[0] // 8, 1), max(size[1] // 8, 1)))
+      if im.format not in formats:
+        raise safe_io.DataFileError(f"{path}: not a {' or '.join(formats)} image "
+                                    f"({im.format})")
+      if im.format == "JPEG":
+        im.draft("RGB", (max(size[0] // 8, 1), max(size[1] // 8, 1)))
       im.load()  # decodes every scan (cheaply, at 1/8 size): truncation fails here
   except safe_io.DataFileError:
     raise
@@ -276,7 +280,8 @@ def _regions(frame: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
 
 
 def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig,
-                   what: str, detections: Mapping[int, list[tuple]] | None = None
+                   what: str, detections: Mapping[int, list[tuple]] | None = None,
+                   formats: tuple[str, ...] = ("JPEG",), pattern: str = "*.jpg"
                    ) -> Iterator[tuple[str, dict[str, Any]]]:
   """(key, example) for every annotated person (or detection) of a video.
 
@@ -286,21 +291,24 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
     config: delta, image storage.
     what: the annotation file, for error messages.
     detections: image id -> [(bbox, score)] to use instead of ground-truth boxes.
+    formats: accepted image formats (Pillow names).
+    pattern: glob of the frame files, to count a video folder's frames.
   """
-  check_video_files(video, root, what)
+  check_video_files(video, root, what, pattern)
   cache: dict[int, tuple[bytes, tuple[int, int]]] = {}
 
   def image(i):
     if i not in cache:
-      cache[i] = read_jpeg(root / video.frames[i].file_name)
+      cache[i] = read_jpeg(root / video.frames[i].file_name, formats)
     return cache[i]
 
   n, delta = len(video.frames), config.delta
+  num_joints = next((len(p.keypoints) for f in video.frames for p in f.persons), 17)
   for t, frame in enumerate(video.frames):
     if not frame.is_labeled and not frame.persons:
       continue
     if detections is not None:
-      people = [Person(np.zeros((17, 3)), bbox, np.zeros(4), -1, -1, score)
+      people = [Person(np.zeros((num_joints, 3)), bbox, np.zeros(4), -1, -1, score)
                 for bbox, score in detections.get(frame.image_id, [])]
     else:
       people = [p for p in frame.persons if np.any(p.keypoints[:, 2] > 0)]
@@ -372,6 +380,8 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   DESCRIPTION = ""
   HOMEPAGE = ""
   SPLITS = ("train", "val")
+  NUM_JOINTS = 17
+  KEYPOINT_NAMES = KEYPOINTS
   ANNOTATIONS = "annotations"  # folder of <split>/<video>.json below the root
 
   def read_video(self, path: pathlib.Path) -> VideoInfo:
@@ -384,9 +394,9 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     config = self.builder_config
     return tfds.core.DatasetInfo(
         builder=self, description=self.DESCRIPTION,
-        features=features(2 * config.delta + 1), homepage=self.HOMEPAGE or None,
-        disable_shuffling=True,
-        metadata=tfds.core.MetadataDict(keypoints=list(KEYPOINTS),
+        features=features(2 * config.delta + 1, self.NUM_JOINTS),
+        homepage=self.HOMEPAGE or None, disable_shuffling=True,
+        metadata=tfds.core.MetadataDict(keypoints=list(self.KEYPOINT_NAMES),
                                         delta=config.delta, images=config.images))
 
   def _examples_from_root(self, root: pathlib.Path, dataset: str,
