@@ -8,10 +8,10 @@ left and right can be told apart. Scenes: a textured background and moving
 coloured blobs (distractors); sometimes an unannotated person covered by an
 ignore region.
 
-Temporal context matters: in a fraction of the frames a person is corrupted
-(one to three limb joints hidden under opaque textured patches, or the whole
-person blurred and faded into the background) while the neighbouring frames,
-corrupted independently, are mostly clean. A per-frame model has to guess those
+Temporal context matters: in 40 % of the frames a person is corrupted (two to
+four limb joints hidden under opaque textured patches or faded into the
+background, or the whole person blurred and faded) while the neighbouring
+frames, corrupted independently, are mostly clean. A per-frame model has to guess those
 joints; a video model can take them from the neighbours.
 
 The output is the PoseTrack18 release layout: ``images/{train,val}/<video>/
@@ -70,7 +70,7 @@ class RenderConfig:
   height: int = 120
   max_persons: int = 2
   person_height: tuple[float, float] = (70.0, 100.0)
-  corrupt_prob: float = 0.3
+  corrupt_prob: float = 0.4
   val_label_every: int = 2
   crowd_prob: float = 0.3
   seed: int = 0
@@ -231,25 +231,36 @@ def _box_blur(img: np.ndarray, k: int) -> np.ndarray:
 
 def _corrupt(img: np.ndarray, background: np.ndarray, p: _Person, t: int,
              rng: np.random.Generator) -> None:
+  """Hides some of the person in this frame (its neighbours are drawn anew).
+
+  One of: opaque textured patches over 2-4 limb joints (50 %), those joints faded
+  into the background (25 %), or the whole person blurred and faded (25 %).
+  """
   pts = p.points[t]
-  if rng.uniform() < 0.6:  # opaque textured patches over 1-3 limb joints
-    for slot in rng.choice(_OCCLUDABLE, size=rng.integers(1, 4), replace=False):
+  h, w = img.shape[:2]
+  mode = rng.uniform()
+  if mode < 0.75:
+    for slot in rng.choice(_OCCLUDABLE, size=rng.integers(2, 5), replace=False):
       r = p.width * rng.uniform(2.2, 3.5)
       centre = pts[slot] + rng.normal(0, p.width * 0.5, 2)
-      colour = rng.uniform(0.1, 0.9, 3)
-      h, w = img.shape[:2]
       x0, y0 = int(max(centre[0] - r, 0)), int(max(centre[1] - r, 0))
       x1, y1 = int(min(centre[0] + r, w)), int(min(centre[1] + r, h))
-      if x0 < x1 and y0 < y1:
+      if x0 >= x1 or y0 >= y1:
+        continue
+      if mode < 0.5:  # an opaque textured occluder
         noise = rng.uniform(-0.15, 0.15, (y1 - y0, x1 - x0, 1))
-        img[y0:y1, x0:x1] = np.clip(colour + noise, 0, 1)
-  else:  # blur the person and fade it into the background
+        img[y0:y1, x0:x1] = np.clip(rng.uniform(0.1, 0.9, 3) + noise, 0, 1)
+      else:  # the joint's surroundings lose their contrast
+        alpha = rng.uniform(0.75, 0.95)
+        img[y0:y1, x0:x1] = ((1 - alpha) * img[y0:y1, x0:x1]
+                             + alpha * background[y0:y1, x0:x1])
+  else:  # blur the whole person and fade it into the background
     lo = np.floor(pts[5:].min(0) - 3 * p.width).astype(int).clip(0)
     hi = np.ceil(pts[5:].max(0) + 3 * p.width).astype(int)
-    x0, y0, x1, y1 = lo[0], lo[1], min(hi[0], img.shape[1]), min(hi[1], img.shape[0])
+    x0, y0, x1, y1 = lo[0], lo[1], min(hi[0], w), min(hi[1], h)
     if x0 < x1 and y0 < y1:
       region = _box_blur(img[y0:y1, x0:x1], 2)
-      alpha = rng.uniform(0.45, 0.7)
+      alpha = rng.uniform(0.6, 0.85)
       img[y0:y1, x0:x1] = (1 - alpha) * region + alpha * background[y0:y1, x0:x1]
 
 
