@@ -202,3 +202,51 @@ def test_streaming_evaluator_refuses_bad_input(fixture_dir):
     ev.update(np.zeros((2, 15, 3)), {"image_id": np.zeros(2, np.int64)})
   with pytest.raises(ValueError, match="not in the ground truth"):
     ev.update(np.zeros((1, 17, 3)), {"image_id": np.asarray([7])})
+
+
+def _to_posetrack17(data):
+  """poseval's PoseTrack18 -> 17 conversion (``to_old``) of one video dict."""
+  names = data["categories"][0]["keypoints"]
+  ids = {n: i for i, n in enumerate(posetrack._POSEVAL_NAMES_18)}  # pylint: disable=protected-access
+  annolist = []
+  for image in data["images"]:
+    rects = []
+    for ann in data["annotations"]:
+      if ann["image_id"] != image["id"]:
+        continue
+      kp = np.asarray(ann["keypoints"], float).reshape(-1, 3)
+      points = []
+      for slot, name in enumerate(names):
+        x, y, v = kp[slot]
+        if name not in ids or (x == 0 and y == 0 and v == 0):
+          continue
+        point = {"id": [ids[name]], "x": [x], "y": [y], "is_visible": [v]}
+        if ann.get("scores"):
+          point["score"] = [ann["scores"][slot]]
+        points.append(point)
+      rect = {"track_id": [ann["track_id"]], "annopoints": [{"point": points}]}
+      if "bbox_head" in ann:
+        x, y, w, h = ann["bbox_head"]
+        rect.update(x1=[x], y1=[y], x2=[x + w], y2=[y + h])
+      rects.append(rect)
+    entry = {"image": [{"name": image["file_name"]}], "annorect": rects}
+    regions = list(zip(image.get("ignore_regions_x", []),
+                       image.get("ignore_regions_y", [])))
+    if regions:
+      entry["ignore_regions"] = [{"point": [{"x": [a], "y": [b]} for a, b in zip(xs, ys)]}
+                                 for xs, ys in regions]
+    annolist.append(entry)
+  return {"annolist": annolist}
+
+
+def test_posetrack17_files_give_the_same_numbers(fixture_dir, tmp_path):
+  for folder in ("gt", "pred"):
+    (tmp_path / folder).mkdir()
+    for path in (fixture_dir / folder).glob("*.json"):
+      (tmp_path / folder / path.name).write_text(
+          json.dumps(_to_posetrack17(json.loads(path.read_text()))))
+  expected = json.loads((fixture_dir / "expected.json").read_text())
+  got = evaluation.evaluate_posetrack(tmp_path / "gt", tmp_path / "pred")
+  assert got["Total"] == pytest.approx(expected["total_ap"], abs=1e-9)
+  for name, value in expected["per_joint_ap"].items():
+    assert got["per_joint"][name] == pytest.approx(value, abs=1e-9)
