@@ -417,11 +417,12 @@ class _Pool:
 
 
 def _check_regions(frame: Frame, what: str) -> list[np.ndarray]:
+  """The frame's polygons; an empty one contains nothing (shapely), 1-2 points fail."""
   for k, poly in enumerate(frame.ignore_regions):
-    if len(poly) < 3:
+    if 0 < len(poly) < 3:
       raise ValueError(f"{what}: frame {frame.name!r} ignore region {k} has "
                        f"{len(poly)} points; a polygon needs at least 3")
-  return frame.ignore_regions
+  return [poly for poly in frame.ignore_regions if len(poly)]
 
 
 def _score_frame(gt: Persons, pred: Persons, pool: _Pool, what: str) -> None:
@@ -495,8 +496,8 @@ def _score_video(gt: Video, pred: Video, pool: _Pool, what: str) -> int:
     count += 1
     gp = g.persons.select(g.persons.has_points)
     pp = p.persons.select(p.persons.has_points)
-    regions = _check_regions(g, what)
-    if regions:
+    if g.ignore_regions:  # as poseval: also drops persons left without points
+      regions = _check_regions(g, what)
       gp, pp = _remove_ignored(gp, regions), _remove_ignored(pp, regions)
     _score_frame(gp, pp, pool, f"{what} frame {g.name!r}")
   return count
