@@ -157,48 +157,76 @@ def h36m_to_mpi_inf_3dhp(poses: Any) -> Any:
   return poses[..., np.argsort(_MPI_TO_H36M), :]
 
 
-def coco_to_h36m(keypoints: np.ndarray) -> np.ndarray:
-  """Converts COCO-17 detections to the H36M-17 layout.
+# Detector layouts that ``to_h36m`` converts, with their joint counts.
+# OpenPose orders (BODY_25, COCO-18) are first reordered to COCO-17.
+_BODY25_TO_COCO = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
+_COCO18_TO_COCO = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
+# Each H36M joint is the mean of these source joints (all channels, confidence too),
+# exactly MotionBERT's ``coco2h36m`` / ``halpe2h36m`` (lib/data/dataset_wild.py), the
+# conversions the official checkpoints' in-the-wild inference used.
+_COCO_SOURCES = ((11, 12), (12,), (14,), (16,), (11,), (13,), (15,), (5, 6, 11, 12),
+                 (5, 6), (0,), (1, 2), (5,), (7,), (9,), (6,), (8,), (10,))
+_HALPE_SOURCES = ((19,), (12,), (14,), (16,), (11,), (13,), (15,), (18, 19), (18,),
+                  (0,), (17,), (5,), (7,), (9,), (6,), (8,), (10,))
+SOURCE_LAYOUTS: dict[str, int] = {
+    "h36m": 17,             # already H36M order
+    "coco": 17,             # COCO-17 (detectors, mmpose, AlphaPose's default)
+    "coco_wholebody": 133,  # COCO-WholeBody: body = its first 17 (COCO order)
+    "halpe26": 26,          # AlphaPose Halpe-26 (head top, neck and hip included)
+    "halpe136": 136,        # AlphaPose Halpe-136: body = its first 26 (Halpe-26)
+    "body25": 25,           # OpenPose BODY_25
+    "coco18": 18,           # OpenPose COCO-18
+}
 
-  Joints H36M has and COCO lacks are built from neighbours, as common 2D-to-3D
-  pipelines do: pelvis = mid-hips, thorax = mid-shoulders, spine = mid(pelvis,
-  thorax), nose = nose, head = mid-eyes extrapolated away from the nose by the same
-  distance (a head-top estimate).
+
+def to_h36m(keypoints: Any, source: str) -> np.ndarray:
+  """Converts detector keypoints of a ``SOURCE_LAYOUTS`` layout to H36M-17.
+
+  Each H36M joint is a source joint or the mean of several (pelvis = mid-hips,
+  thorax = mid-shoulders, spine = mean of hips and shoulders, head = mid-eyes for
+  COCO; Halpe's own head, neck and hip), the mapping of MotionBERT that the
+  official checkpoints' in-the-wild demos use. OpenPose layouts are first reordered
+  to COCO-17. NaN marks a missing source joint and propagates to every joint built
+  from it.
 
   Args:
-    keypoints: (..., 17, 2) x, y or (..., 17, 3) x, y, confidence in COCO order.
+    keypoints: (..., J_source, C) with C = 2 (x, y) or 3 (x, y, confidence).
+    source: a key of ``SOURCE_LAYOUTS``.
 
   Returns:
-    (..., 17, C) float32 in H36M order. A built joint's confidence is the lowest
-    confidence of the joints it is built from.
+    (..., 17, C) float32 in H36M order (a built joint's confidence is the mean of
+    its sources').
   """
+  if source not in SOURCE_LAYOUTS:
+    raise ValueError(f"to_h36m: unknown source layout {source!r}; known: "
+                     f"{', '.join(SOURCE_LAYOUTS)}")
+  k = np.asarray(keypoints, dtype=np.float32)
+  joints = SOURCE_LAYOUTS[source]
+  if k.ndim < 2 or k.shape[-2] != joints or k.shape[-1] not in (2, 3):
+    raise ValueError(f"to_h36m: expected (..., {joints}, 2) or (..., {joints}, 3) "
+                     f"keypoints for the {source} layout, got shape {k.shape}")
+  if source == "h36m":
+    return k.copy()
+  if source == "body25":
+    k, source = k[..., _BODY25_TO_COCO, :], "coco"
+  elif source == "coco18":
+    k, source = k[..., _COCO18_TO_COCO, :], "coco"
+  elif source == "coco_wholebody":
+    k, source = k[..., :17, :], "coco"
+  elif source == "halpe136":
+    k, source = k[..., :26, :], "halpe26"
+  sources = _COCO_SOURCES if source == "coco" else _HALPE_SOURCES
+  return np.stack([k[..., list(s), :].mean(axis=-2) for s in sources], axis=-2)
+
+
+def coco_to_h36m(keypoints: np.ndarray) -> np.ndarray:
+  """COCO-17 -> H36M-17: ``to_h36m(keypoints, "coco")`` with a COCO shape check."""
   keypoints = np.asarray(keypoints, dtype=np.float32)
   _check_joints(keypoints, COCO, "coco_to_h36m")
   if keypoints.shape[-1] not in (2, 3):
     raise ValueError("coco_to_h36m: expected (..., 17, 2) or (..., 17, 3) keypoints, "
                      f"got shape {keypoints.shape}")
-  k = keypoints
-  out = np.zeros_like(k)
-
-  def built(xy, *sources):
-    if k.shape[-1] == 3:
-      conf = np.min(np.stack([k[..., s, 2] for s in sources], -1), -1)
-      return np.concatenate([xy, conf[..., None]], -1)
-    return xy
-
-  xy = k[..., :2]
-  pelvis = (xy[..., 11, :] + xy[..., 12, :]) / 2
-  thorax = (xy[..., 5, :] + xy[..., 6, :]) / 2
-  eyes = (xy[..., 1, :] + xy[..., 2, :]) / 2
-  out[..., 0, :] = built(pelvis, 11, 12)
-  out[..., 7, :] = built((pelvis + thorax) / 2, 5, 6, 11, 12)
-  out[..., 8, :] = built(thorax, 5, 6)
-  out[..., 10, :] = built(2 * eyes - xy[..., 0, :], 0, 1, 2)
-  direct = {1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 9: 0,
-            11: 5, 12: 7, 13: 9, 14: 6, 15: 8, 16: 10}
-  for h36m_joint, coco_joint in direct.items():
-    out[..., h36m_joint, :] = k[..., coco_joint, :]
-  return out
+  return to_h36m(keypoints, "coco")
 
 
 # Joint gathers of the direction-0 scan of PoseMamba and SasMamba (REFERENCE sections

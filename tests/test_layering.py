@@ -29,12 +29,17 @@ ALLOWED = {
               "skeletons", "imaging"},
     "train": {"tasks", "models", "nn", "ops", "datasets", "evaluation", "metrics",
               "skeletons", "checkpoints", "imaging"},
-    "benchmarking": {"train", "tasks", "models", "nn", "ops", "datasets",
-                     "evaluation", "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
+    "benchmarking": {"inference", "export", "viz", "topdown", "train", "tasks",
+                     "models", "nn", "ops", "datasets", "evaluation", "metrics",
+                     "skeletons", "checkpoints", "imaging"},
     "cli": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
             "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
     "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-               "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
+               "metrics", "skeletons", "checkpoints", "imaging"},
+    "viz": {"skeletons"},
+    "inference": {"export", "viz", "topdown", "train", "tasks", "models", "nn", "ops",
+                  "datasets", "evaluation", "metrics", "skeletons", "checkpoints",
+                  "imaging"},
 }
 
 

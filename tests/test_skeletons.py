@@ -124,14 +124,13 @@ def test_coco_to_h36m():
       h36m[:, h("spine"), :2],
       (h36m[:, h("pelvis"), :2] + h36m[:, h("thorax"), :2]) / 2, rtol=1e-5)
   eyes = (xy[:, c("left_eye")] + xy[:, c("right_eye")]) / 2
-  np.testing.assert_allclose(h36m[:, h("head"), :2], 2 * eyes - xy[:, c("nose")],
-                             rtol=1e-5, atol=1e-3)
+  np.testing.assert_allclose(h36m[:, h("head"), :2], eyes, rtol=1e-5)
   for name in ("nose", "left_wrist", "right_ankle", "left_knee", "right_shoulder"):
     np.testing.assert_allclose(h36m[:, h(name)], coco[:, c(name)], rtol=1e-6)
-  # A built joint is as confident as its least confident source.
+  # A built joint's confidence is its sources' mean (MotionBERT's coco2h36m).
   np.testing.assert_allclose(
       h36m[:, h("pelvis"), 2],
-      np.minimum(coco[:, c("left_hip"), 2], coco[:, c("right_hip"), 2]), rtol=1e-6)
+      (coco[:, c("left_hip"), 2] + coco[:, c("right_hip"), 2]) / 2, rtol=1e-6)
   # Flipping commutes with the conversion.
   np.testing.assert_allclose(
       skeletons.coco_to_h36m(skeletons.flip_poses(coco, skeletons.COCO)),
@@ -141,3 +140,51 @@ def test_coco_to_h36m():
     skeletons.coco_to_h36m(np.zeros((17, 4)))
   with pytest.raises(ValueError, match="coco layout"):
     skeletons.coco_to_h36m(np.zeros((18, 2)))
+
+
+def test_to_h36m_from_every_detector_layout():
+  rng = np.random.default_rng(4)
+  coco = rng.uniform(0, 500, (3, 17, 3)).astype(np.float32)
+  expected = skeletons.to_h36m(coco, "coco")
+  # OpenPose layouts hold the same joints in other slots (and extra ones).
+  body25 = rng.uniform(0, 500, (3, 25, 3)).astype(np.float32)
+  coco18 = rng.uniform(0, 500, (3, 18, 3)).astype(np.float32)
+  c = skeletons.COCO.index
+  body25_slot = {"nose": 0, "left_eye": 16, "right_eye": 15, "left_ear": 18,
+                 "right_ear": 17, "left_shoulder": 5, "right_shoulder": 2,
+                 "left_elbow": 6, "right_elbow": 3, "left_wrist": 7, "right_wrist": 4,
+                 "left_hip": 12, "right_hip": 9, "left_knee": 13, "right_knee": 10,
+                 "left_ankle": 14, "right_ankle": 11}
+  coco18_slot = {"nose": 0, "left_eye": 15, "right_eye": 14, "left_ear": 17,
+                 "right_ear": 16, "left_shoulder": 5, "right_shoulder": 2,
+                 "left_elbow": 6, "right_elbow": 3, "left_wrist": 7, "right_wrist": 4,
+                 "left_hip": 11, "right_hip": 8, "left_knee": 12, "right_knee": 9,
+                 "left_ankle": 13, "right_ankle": 10}
+  for name in skeletons.COCO.joint_names:
+    body25[:, body25_slot[name]] = coco[:, c(name)]
+    coco18[:, coco18_slot[name]] = coco[:, c(name)]
+  np.testing.assert_array_equal(skeletons.to_h36m(body25, "body25"), expected)
+  np.testing.assert_array_equal(skeletons.to_h36m(coco18, "coco18"), expected)
+  wholebody = np.concatenate([coco, rng.uniform(0, 9, (3, 116, 3))], 1)
+  np.testing.assert_array_equal(skeletons.to_h36m(wholebody, "coco_wholebody"),
+                                expected)
+  # Halpe-26 has its own head top, neck and hip (MotionBERT's halpe2h36m).
+  halpe = rng.uniform(0, 500, (3, 26, 3)).astype(np.float32)
+  out = skeletons.to_h36m(halpe, "halpe26")
+  h = skeletons.H36M.index
+  np.testing.assert_array_equal(out[:, h("pelvis")], halpe[:, 19])
+  np.testing.assert_array_equal(out[:, h("thorax")], halpe[:, 18])
+  np.testing.assert_array_equal(out[:, h("head")], halpe[:, 17])
+  np.testing.assert_allclose(out[:, h("spine")], (halpe[:, 18] + halpe[:, 19]) / 2)
+  np.testing.assert_array_equal(out[:, h("left_wrist")], halpe[:, 9])
+  halpe136 = np.concatenate([halpe, rng.uniform(0, 9, (3, 110, 3))], 1)
+  np.testing.assert_array_equal(skeletons.to_h36m(halpe136, "halpe136"), out)
+  # A missing (NaN) source joint makes every joint built from it missing.
+  coco[0, c("left_hip")] = np.nan
+  missing = np.isnan(skeletons.to_h36m(coco, "coco")[0, :, 0])
+  assert {skeletons.H36M.joint_names[j] for j in np.flatnonzero(missing)} == {
+      "pelvis", "left_hip", "spine"}
+  with pytest.raises(ValueError, match="unknown source layout 'body18'"):
+    skeletons.to_h36m(coco, "body18")
+  with pytest.raises(ValueError, match=r"\(\.\.\., 26, 2\) or \(\.\.\., 26, 3\)"):
+    skeletons.to_h36m(coco, "halpe26")

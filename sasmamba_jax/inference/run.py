@@ -1,0 +1,212 @@
+"""Lifting a keypoint file end to end: read, track, fill, lift, save, render.
+
+``lift_detections`` writes, into an output folder:
+
+* ``<track>.npz`` per lifted track: ``poses_3d`` (F, 17, 3) root-relative in model
+  units, ``poses_3d_pixels`` and (camera scale given) ``poses_3d_mm``;
+  ``keypoints_2d`` (F, 17, 3) the H36M pixels + score actually fed (after filling);
+  ``filled`` (F, 17) bool; ``detected`` (F,) bool; ``scores`` (F,) person score;
+  ``frames`` (F,) frame indices of the input; ``fps``; ``image_size``;
+  ``joint_names``;
+* ``summary.json``: input, format, layout, model, settings, units, and per track
+  its frames, the share of filled joints and its files; skipped tracks with why;
+* renderings per track when asked: ``<track>.gif`` or ``.mp4`` and ``<track>.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import re
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tqdm
+
+from sasmamba_jax import skeletons
+from sasmamba_jax import viz
+from sasmamba_jax.inference.formats import Detections
+from sasmamba_jax.inference.lifter import Lifter
+from sasmamba_jax.inference.tracks import link_tracks
+from sasmamba_jax.inference.tracks import prepare_track
+
+RENDERS = ("gif", "mp4", "none")
+UNITS = ("poses_3d: root-relative, image-aligned (x right, y down, z away from the "
+         "camera), one unit = half the image width; poses_3d_pixels: the same in "
+         "pixels; poses_3d_mm: millimetres (needs the camera scale)")
+
+
+class LiftError(ValueError):
+  """A lifting request that cannot be carried out; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LiftOptions:
+  """Settings of ``lift_detections`` (the flags of ``experiments.lift``)."""
+
+  image_size: tuple[int, int] | None = None  # (w, h); overrides the file's
+  fps: float | None = None                   # overrides the file's; default 25
+  score_threshold: float = 0.3               # joints below: missing, filled
+  min_track_frames: int = 2                  # shorter tracks are skipped
+  iou_threshold: float = 0.3                 # linker (when the file has no ids)
+  max_gap: int = 10                          # linker: frames a track may miss
+  render: str = "gif"                        # gif | mp4 | none
+  render_max_frames: int = 600               # longer tracks: the first N frames
+  panel: int = 256                           # rendering height in pixels
+  mm_per_pixel: float | None = None          # camera scale: distance / focal
+
+  def validate(self) -> None:
+    if self.render not in RENDERS:
+      raise LiftError(f"render = {self.render!r}: one of {', '.join(RENDERS)}")
+    if not 0 <= self.score_threshold <= 1:
+      raise LiftError(f"score_threshold = {self.score_threshold}: must be in [0, 1]")
+    if self.min_track_frames < 1:
+      raise LiftError(f"min_track_frames = {self.min_track_frames}: must be >= 1")
+    if self.image_size is not None and (len(self.image_size) != 2
+                                        or min(self.image_size) <= 0):
+      raise LiftError(f"image_size = {self.image_size}: must be W,H > 0")
+    if self.fps is not None and not self.fps > 0:
+      raise LiftError(f"fps = {self.fps}: must be > 0")
+    if self.mm_per_pixel is not None and not self.mm_per_pixel > 0:
+      raise LiftError(f"mm_per_pixel = {self.mm_per_pixel}: must be > 0")
+
+
+def _safe_name(track_id: str) -> str:
+  return "track_" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", str(track_id)) or "x")
+
+
+def _atomic_write(path: pathlib.Path, write: Callable[[Any], None], mode: str = "wb"
+                  ) -> None:
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, mode) as f:
+      write(f)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def prepare_output(output: str | pathlib.Path, overwrite: bool) -> pathlib.Path:
+  """The output folder, refusing to mix with an earlier result unless asked."""
+  output = pathlib.Path(output)
+  if output.exists() and not output.is_dir():
+    raise LiftError(f"--output={output} is a file; give a folder")
+  if (output / "summary.json").exists() and not overwrite:
+    raise LiftError(f"{output} already holds lifting results (summary.json); pass "
+                    "--overwrite to replace them or choose another --output")
+  output.mkdir(parents=True, exist_ok=True)
+  return output
+
+
+def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
+                    options: LiftOptions, *, input_name: str = "",
+                    frame_images: Callable[[int], np.ndarray | None] | None = None,
+                    log: Callable[[str], None] = logging.info) -> dict[str, Any]:
+  """Lifts every track of ``det`` and writes the outputs (module docstring).
+
+  Args:
+    det: detections read by ``formats.read_keypoints`` (or built by a 2D model).
+    lifter: the 3D lifter.
+    output: an existing folder (see ``prepare_output``).
+    options: settings.
+    input_name: recorded in the summary.
+    frame_images: input frame index -> (H, W, 3) uint8 picture for renderings.
+    log: where progress lines go.
+
+  Returns:
+    The summary (also written to ``output/summary.json``).
+  """
+  options.validate()
+  size = options.image_size or det.image_size
+  if size is None:
+    raise LiftError(f"the image size is unknown: {det.format} files do not hold it; "
+                    "pass --image_size=W,H (the size of the frames the keypoints "
+                    "were detected on)")
+  fps = options.fps or det.fps or 25.0
+  tracks = link_tracks(det, iou_threshold=options.iou_threshold,
+                       max_gap=options.max_gap)
+  summary: dict[str, Any] = {
+      "input": input_name, "format": det.format, "layout": det.layout,
+      "model": lifter.model_name, "window": lifter.num_frames,
+      "stride": lifter.stride, "flip_test": lifter.flip_test,
+      "image_size": list(size), "fps": fps, "num_frames": len(det.frames),
+      "score_threshold": options.score_threshold,
+      "mm_per_pixel": options.mm_per_pixel, "units": UNITS,
+      "joint_names": list(skeletons.H36M.joint_names), "tracks": [], "skipped": [],
+  }
+  for track in tracks:
+    name = _safe_name(track.track_id)
+    span = track.span[1] - track.span[0] + 1
+    if span < options.min_track_frames:
+      reason = (f"{span} frame(s), fewer than min_track_frames="
+                f"{options.min_track_frames}")
+      log(f"skipping track {track.track_id}: {reason}")
+      summary["skipped"].append({"track": track.track_id, "reason": reason})
+      continue
+    try:
+      prepared = prepare_track(track, det.layout,
+                               score_threshold=options.score_threshold)
+    except ValueError:
+      reason = f"no joint scored >= {options.score_threshold} in any frame"
+      log(f"skipping track {track.track_id}: {reason}")
+      summary["skipped"].append({"track": track.track_id, "reason": reason})
+      continue
+    result = lifter.lift(prepared.keypoints, size, mm_per_pixel=options.mm_per_pixel)
+    arrays = dict(poses_3d=result.poses_3d, poses_3d_pixels=result.poses_3d_pixels,
+                  keypoints_2d=prepared.keypoints, filled=prepared.filled,
+                  detected=prepared.detected, scores=prepared.scores,
+                  frames=prepared.frames, fps=np.float32(fps),
+                  image_size=np.asarray(size, np.int64),
+                  joint_names=np.asarray(skeletons.H36M.joint_names))
+    if result.poses_3d_mm is not None:
+      arrays["poses_3d_mm"] = result.poses_3d_mm
+    files = [f"{name}.npz"]
+    _atomic_write(output / files[0], lambda f: np.savez(f, **arrays))
+    if options.render != "none":
+      files += render_track(prepared, result.poses_3d, size, fps, output / name,
+                            options, frame_images)
+    entry = {"track": track.track_id, "first_frame": int(prepared.frames[0]),
+             "last_frame": int(prepared.frames[-1]),
+             "num_frames": int(len(prepared.frames)),
+             "detected_frames": int(prepared.detected.sum()),
+             "filled_joints": float(prepared.filled.mean()), "files": files}
+    summary["tracks"].append(entry)
+    log(f"track {track.track_id}: {entry['num_frames']} frames, "
+        f"{100 * entry['filled_joints']:.1f}% joints filled -> {', '.join(files)}")
+  if not summary["tracks"]:
+    raise LiftError("no track could be lifted: "
+                    + "; ".join(f"track {s['track']}: {s['reason']}"
+                                for s in summary["skipped"])
+                    + " (lower --min_track_frames or --score_threshold)")
+  _atomic_write(output / "summary.json",
+                lambda f: f.write(json.dumps(summary, indent=2) + "\n"), "w")
+  return summary
+
+
+def render_track(track: Any, poses_3d: np.ndarray, size: tuple[int, int], fps: float,
+                 stem: pathlib.Path, options: LiftOptions,
+                 frame_images: Callable[[int], np.ndarray | None] | None = None
+                 ) -> list[str]:
+  """Writes ``stem.gif|mp4`` (animation) and ``stem.png`` (a few frames)."""
+  count = min(len(poses_3d), options.render_max_frames)
+  images = None
+  if frame_images is not None:
+    images = lambda i: frame_images(int(track.frames[i]))
+  with tqdm.tqdm(total=count, desc=f"render {stem.name}", unit="frame",
+                 disable=count < 100, leave=False) as bar:
+    pictures = viz.render_frames(poses_3d[:count], track.keypoints[:count], size,
+                                 panel=options.panel, images=images,
+                                 filled=track.filled[:count], progress=bar.update)
+  anim = stem.with_suffix("." + options.render)
+  viz.save_animation(pictures, anim, fps)
+  png = viz.save_strip(pictures, stem.with_suffix(".png"))
+  return [anim.name, png.name]
