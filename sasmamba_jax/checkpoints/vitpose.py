@@ -346,25 +346,31 @@ def infer_config(state: Mapping[str, Any], **overrides: Any) -> ViTPoseConfig:
   return config
 
 
-def _concretise_rest(model: ViTPose, seed: int) -> None:
-  """Concrete values for the variables the file does not hold (after eval_shape).
+def placeholder_model(config: ViTPoseConfig, seed: int = 0) -> ViTPose:
+  """A ``ViTPose`` with zero weights, fast to build, for weights loaded afterwards.
 
-  Stochastic-depth rates come from the config; each RNG stream gets its own key
-  folded from ``seed`` (streams differ from an eagerly built model's, which only
-  matters for the draws of fine-tuning).
+  Built with ``nnx.eval_shape`` (eager construction draws every initial weight,
+  ~20 s for ViTPose-B on 2 CPU cores, only to throw them away). Parameters and
+  BatchNorm statistics are zeros; stochastic-depth rates come from the config; each
+  RNG stream gets its own key folded from ``seed`` (other streams than an eagerly
+  built model's, which only matters for the draws of fine-tuning).
   """
-  rates = model.config.drop_path_rates()
+  model = nnx.eval_shape(lambda: ViTPose(config, rngs=nnx.Rngs(seed)))
+  rates = config.drop_path_rates()
   base = jax.random.key(seed)
-  flat = nnx.to_flat_state(nnx.state(model, nnx.Not((nnx.Param, nnx.BatchStat))))
-  for i, (path, var) in enumerate(flat):
-    if isinstance(var, nnx.RngKey):
+  for i, (path, var) in enumerate(nnx.to_flat_state(nnx.state(model))):
+    if isinstance(var, (nnx.Param, nnx.BatchStat)):
+      var.set_value(jnp.asarray(np.zeros(var.shape, var.dtype)))
+    elif isinstance(var, nnx.RngKey):
       var.set_value(jax.random.fold_in(base, i))
     elif isinstance(var, nnx.RngCount):
       var.set_value(jnp.zeros(var.shape, var.dtype))
     elif isinstance(var, DropRate):
       var.set_value(jnp.asarray(rates[path[path.index("blocks") + 1]], jnp.float32))
     else:
-      raise AssertionError(f"load: no value for {type(var).__name__} at {path}")
+      raise AssertionError(f"placeholder_model: no value for {type(var).__name__} at "
+                           f"{path}")
+  return model
 
 
 def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
@@ -385,9 +391,7 @@ def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
   official, _ = to_official_names(state, strict=strict)
   hints = {k: v for k, v in hf_config_hints(source).items() if k not in overrides}
   config = infer_config(official, **hints, **overrides)
-  # Built abstractly (no random initialisation to throw away: eager construction of
-  # ViTPose-B costs ~20 s on 2 CPU cores), then every variable is made concrete.
-  model = nnx.eval_shape(lambda: ViTPose(config, rngs=nnx.Rngs(seed)))
+  model = placeholder_model(config, seed)
   width = config.embed_dim
   model.registry_name = {384: "vitpose_s", 768: "vitpose_b", 1024: "vitpose_l",
                          1280: "vitpose_h"}.get(width, "vitpose_tiny")
@@ -419,6 +423,5 @@ def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
                             "floats")
     a = a.astype(np.float32)
     variables[path].set_value(jnp.asarray(a if perm is None else np.transpose(a, perm)))
-  _concretise_rest(model, seed)
   model.eval()
   return model

@@ -176,10 +176,9 @@ def vitpose_config(**fields: Any) -> ViTPoseConfig:
 
 
 def _trunc_normal(std: float) -> nnx.Initializer:
-  # timm's trunc_normal_(std) truncates at +-2 (absolute), i.e. +-2 / std sigmas
-  # at std 0.02: effectively a plain normal; truncation at 2 sigma is what Flax
-  # offers and changes nothing that matters for an initialisation.
-  return nnx.initializers.truncated_normal(stddev=std)
+  """timm's ``trunc_normal_(std=0.02)``: it truncates at +-2 absolute, i.e. at 100
+  standard deviations, so it is a plain normal (Flax's truncated_normal cuts at 2)."""
+  return nnx.initializers.normal(stddev=std)
 
 
 class Attention(nnx.Module):
@@ -213,11 +212,10 @@ class Block(nnx.Module):
                           rngs=rngs)
     self.drop_path = DropPath(drop_path, rngs=rngs)
     self.norm2 = torch_init.layer_norm(c.embed_dim, epsilon=1e-6, dtype=dtype, rngs=rngs)
-    self.mlp = Mlp(c.embed_dim, c.mlp_hidden, dtype=dtype, rngs=rngs)
     # The official ViT initialises every Linear with trunc_normal(0.02) and zero bias.
-    for fc in (self.mlp.fc1, self.mlp.fc2):
-      fc.kernel[...] = _trunc_normal(0.02)(rngs.params(), fc.kernel.shape)
-      fc.bias[...] = jnp.zeros_like(fc.bias[...])
+    self.mlp = Mlp(c.embed_dim, c.mlp_hidden, dtype=dtype,
+                   kernel_init=_trunc_normal(0.02), bias_init=nnx.initializers.zeros,
+                   rngs=rngs)
 
   def __call__(self, x: jax.Array, *, deterministic: bool | None = None) -> jax.Array:
     """(B, L, C) -> (B, L, C)."""
@@ -298,7 +296,7 @@ class ConvTranspose2d(nnx.Module):
     self.stride, self.padding, self.output_padding = stride, padding, output_padding
     self.dtype = dtype
     # TopdownHeatmapSimpleHead.init_weights: normal_init(deconv, std=0.001).
-    self.kernel = nnx.Param(0.001 * jax.random.normal(
+    self.kernel = nnx.Param(nnx.initializers.normal(0.001)(
         rngs.params(), (k, k, in_channels, out_channels), jnp.float32))
 
   def __call__(self, x: jax.Array) -> jax.Array:

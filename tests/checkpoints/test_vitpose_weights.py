@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from sasmamba_jax import checkpoints
 from sasmamba_jax import models
@@ -219,3 +220,26 @@ def test_bad_state_dicts_are_named(official):
   simple = {k: v for k, v in official.items() if "deconv_layers" not in k}
   with pytest.raises(CheckpointError, match="simple decoder"):
     load(simple)
+
+
+def test_save_and_load_pretrained_model_directory(official, tmp_path):
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax import export  # pylint: disable=g-import-not-at-top
+  model = checkpoints.load_official(official, **HEADS)
+  directory = export.save_pretrained(model, tmp_path / "vitpose_tiny")
+  meta = json.loads((directory / "config.json").read_text())
+  assert meta["input"]["shape"] == ["batch", 64, 48, 3]
+  assert meta["output"]["shape"] == ["batch", 16, 12, 17]
+  assert "images" in (directory / "README.md").read_text()
+  loaded = export.load_pretrained(directory)
+  _assert_same(checkpoints.to_official(loaded), official)
+  # The exported forward runs without this library's model code.
+  weights = load_file(str(directory / "model.safetensors"))
+  forward = jax.export.deserialize((directory / "forward.jaxexport").read_bytes())
+  x = jax.random.normal(jax.random.key(0), (3, 64, 48, 3))
+  np.testing.assert_allclose(forward.call(weights, x), nnx.jit(lambda m, x: m(x))(
+      loaded, x), rtol=1e-4, atol=1e-5)
+  # An official file through the same front door.
+  np.savez(tmp_path / "sd.npz", **official)
+  with pytest.raises(CheckpointError, match="num_heads=N"):
+    export.load_pretrained(tmp_path / "sd.npz")

@@ -1,10 +1,11 @@
 """ViTPose against the official PyTorch code (../shared/fixtures/vitpose) and on its own.
 
-Every model file of the fixture folder is checked the same way (the architecture is
-read off the file and manifest.json, nothing is hard-coded): heatmaps, backbone
-output and flip-test heatmaps within 1e-4 of scale, d loss / d x and every parameter
-gradient within 1e-3, BatchNorm in train mode (batch statistics, running statistics
-with the unbiased variance) within 1e-4 / 1e-5. One jitted computation per file.
+Every model file of the fixture folder is checked (the architecture is read off the
+file and manifest.json, nothing is hard-coded): heatmaps and backbone output within
+1e-4 of scale, d loss / d x and every parameter gradient (or its stored subset)
+within 1e-3; small cases (< 1 M parameters) also the flip-test heatmaps (1e-4) and
+BatchNorm in train mode (batch statistics; running statistics with the unbiased
+variance, 1e-5). One jitted computation per file.
 """
 
 import json
@@ -61,18 +62,23 @@ def _run_case(path):
   flip = skeletons.COCO.flip_permutation
 
   b = x.shape[0]
+  # Big cases (vitpose_b_depth1) check forward and gradients only, in one smaller
+  # program; the flip test and train-mode BatchNorm are the same code at any size.
+  full = sum(v.size for k, v in state.items()) < 1_000_000
 
   @jax.jit
   def compute(params, rest, x):
     def loss(params, x):
       m = nnx.merge(graphdef, params, rest)
-      # The image and its mirror in one batch (eval mode: samples are independent).
-      both = jnp.concatenate([x, x[:, :, ::-1]])
+      # With the mirror image in the same batch (eval mode: samples independent).
+      both = jnp.concatenate([x, x[:, :, ::-1]]) if full else x
       tokens = m.tokens(both)
       heatmaps = m.keypoint_head(tokens)
       return jnp.sum(heatmaps[:b] * w), (heatmaps, tokens[:b])
     (_, (heatmaps, tokens)), grads = jax.value_and_grad(
         loss, argnums=(0, 1), has_aux=True)(params, x)
+    if not full:
+      return heatmaps, tokens, None, grads, None, None
     flipped = heatmaps[b:, ..., flip][:, :, ::-1]  # flip_back: swap pairs, mirror
     m = nnx.merge(graphdef, params, rest)
     m.train()
@@ -83,11 +89,13 @@ def _run_case(path):
   heatmaps, tokens, flipped, (g_params, g_x), train_heatmaps, stats = compute(
       params, rest, x)
   grads = checkpoints.to_official(nnx.merge(graphdef, g_params, rest))
-  trained = nnx.merge(graphdef, params, rest)
-  nnx.update(trained, stats)
+  train_state = None
+  if stats is not None:
+    trained = nnx.merge(graphdef, params, rest)
+    nnx.update(trained, stats)
+    train_state = checkpoints.to_official(trained)
   return f, dict(heatmaps=heatmaps, tokens=tokens, flipped=flipped, grad_x=g_x,
-                 grads=grads, train_heatmaps=train_heatmaps,
-                 train_state=checkpoints.to_official(trained))
+                 grads=grads, train_heatmaps=train_heatmaps, train_state=train_state)
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +105,12 @@ def cases(shared_fixtures):
 
 def test_forward_matches_the_official_model(cases):
   assert cases
+  assert any(ours["flipped"] is not None for _, ours in cases.values())
   for name, (ref, ours) in cases.items():
     assert _rel(_nchw(ours["heatmaps"]), ref["heatmaps"]) < 1e-4, name
     assert _rel(_nchw(ours["tokens"]), ref["backbone_out"]) < 1e-4, name
+    if ours["flipped"] is None:
+      continue
     assert _rel(_nchw(ours["flipped"]), ref["heatmaps_flip"]) < 1e-4, name
     fliptest = (ours["heatmaps"] + ours["flipped"]) * 0.5
     assert _rel(_nchw(fliptest), ref["heatmaps_fliptest"]) < 1e-4, name
@@ -123,6 +134,8 @@ def test_gradients_match_the_official_model(cases):
 
 def test_train_mode_batchnorm_matches_the_official_model(cases):
   for name, (ref, ours) in cases.items():
+    if ours["train_state"] is None:
+      continue
     assert _rel(_nchw(ours["train_heatmaps"]), ref["train/heatmaps"]) < 1e-4, name
     buffers = [k[len("train/"):] for k in ref if k.startswith("train/")
                and k != "train/heatmaps"]
