@@ -179,17 +179,30 @@ OFFICIAL_AP = {"vitpose_s": 73.8, "vitpose_b": 75.8, "vitpose_l": 78.3, "vitpose
 
 
 def load_model(config: Any) -> Any:
-  """The official checkpoint of a ``configs/coco_vitpose.py`` config, checked."""
+  """The ViTPose of a ``configs/coco_vitpose.py`` config, checked against its size.
+
+  ``config.checkpoint``: an official file (``checkpoints.load_official``: the ViTPose
+  ``.pth``, an mmpose 1.x ``.pth``, a Hugging Face safetensors folder) or a model
+  directory of ours (``save_pretrained``; its own dtype and crop size, which the
+  model interpolates to ``input_size``).
+  """
   from sasmamba_jax import checkpoints, models  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax.checkpoints import pretrained  # pylint: disable=g-import-not-at-top
   if not config.checkpoint:
     raise ValueError("set --config.checkpoint=PATH (an official ViTPose .pth, an mmpose "
-                     "1.x .pth, or a Hugging Face safetensors folder)")
+                     "1.x .pth, a Hugging Face safetensors folder, or a model directory)")
   if not os.path.exists(config.checkpoint):
     raise FileNotFoundError(f"checkpoint {config.checkpoint} not found")
-  width, height = config.input_size
-  heads = {"num_heads": config.num_heads} if config.get("num_heads") else {}
-  model = checkpoints.load_official(config.checkpoint, image_size=(height, width),
-                                    dtype=config.dtype, **heads)
+  if pretrained.is_model_directory(config.checkpoint):
+    model = pretrained.load_model_directory(config.checkpoint)
+    if not isinstance(model, models.ViTPose):
+      raise ValueError(f"{config.checkpoint} holds a {type(model).__name__}, not a "
+                       "ViTPose")
+  else:
+    width, height = config.input_size
+    heads = {"num_heads": config.num_heads} if config.get("num_heads") else {}
+    model = checkpoints.load_official(config.checkpoint, image_size=(height, width),
+                                      dtype=config.dtype, **heads)
   expected = models.get_config(config.model).embed_dim
   if model.config.embed_dim != expected:
     raise ValueError(f"{config.checkpoint} holds a ViTPose of width "
