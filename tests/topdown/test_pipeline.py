@@ -67,14 +67,15 @@ def test_an_nnx_model_runs_in_eval_mode_and_gives_finite_results(tiny_vitpose):
   tiny_vitpose.train()
   image = np.random.default_rng(0).integers(0, 256, (50, 70, 3)).astype(np.uint8)
   # Boxes past the border (partly outside the image) are fine.
-  boxes = np.array([[-10., -5., 40., 30.], [50., 20., 40., 60.]])
+  # (3 boxes: the batch bucket of the fake val2017 in test_coco, compiled once.)
+  boxes = np.array([[-10., -5., 40., 30.], [50., 20., 40., 60.], [5., 5., 30., 30.]])
   height, width = tiny_vitpose.config.image_size
   keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes,
                                           input_size=(width, height))
   norms = [m for _, m in nnx.iter_graph(tiny_vitpose) if hasattr(m, "use_running_average")]
   assert norms and all(m.use_running_average for m in norms)  # eval() was applied
   assert np.isfinite(keypoints).all() and np.isfinite(scores).all()
-  assert keypoints.shape == (2, 17, 2)
+  assert keypoints.shape == (3, 17, 2)
 
 
 def test_flip_test_is_the_official_average(vitpose_tiny):
