@@ -48,6 +48,10 @@ def flip_test(apply_fn: Callable[[jax.Array], jax.Array], crops: jax.Array,
   n = crops.shape[0]
   heatmaps = apply_fn(jnp.concatenate([crops, imaging.flip_images(crops)])).astype(
       jnp.float32)
+  if heatmaps.shape[-1] != len(permutation):
+    raise ValueError(f"the model gives {heatmaps.shape[-1]} heatmaps but the flip "
+                     f"permutation has {len(permutation)} joints: pass the model's "
+                     "skeleton (estimate_2d(..., skeleton=...)) or flip=False")
   return 0.5 * (heatmaps[:n] + imaging.flip_heatmaps(heatmaps[n:], np.asarray(permutation)))
 
 
@@ -212,9 +216,10 @@ def estimate_2d(model: Any, images: Any, boxes: Any, *,
                                                   chunk.dtype)])
       k, sc = _predict(static, state, chunk, jnp.asarray(c), jnp.asarray(s),
                        permutation=permutation, udp=udp, dark_kernel=dark_kernel)
-      out_k.append(np.asarray(k)[:n])
-      out_s.append(np.asarray(sc)[:n])
-    keypoints, scores = np.concatenate(out_k), np.concatenate(out_s)
+      out_k.append(k[:n])   # device arrays: the next chunk is dispatched meanwhile
+      out_s.append(sc[:n])
+    keypoints = np.concatenate([np.asarray(k) for k in out_k])
+    scores = np.concatenate([np.asarray(s) for s in out_s])
     if keypoints.shape[1] != skeleton.num_joints:
       raise ValueError(f"the model gives {keypoints.shape[1]} heatmaps; the skeleton "
                        f"{skeleton.name!r} has {skeleton.num_joints} joints")

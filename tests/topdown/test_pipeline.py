@@ -124,3 +124,12 @@ def test_flip_test_of_the_official_tiny_model(tiny_vitpose, vitpose_tiny):
   ref = vitpose_tiny["heatmaps_fliptest"]
   assert np.max(np.abs(np.asarray(out).transpose(0, 3, 1, 2) - ref)) / np.abs(ref).max() \
       < 1e-4
+
+
+def test_a_skeleton_that_does_not_fit_the_model_is_named():
+  five = skeletons.Skeleton(name="five", joint_names=tuple("abcde"),
+                            parents=(-1, 0, 0, 0, 0), left=(1,), right=(2,), root=0)
+  image = _blob_image([(60.0, 80.0)])
+  with pytest.raises(ValueError, match="17 heatmaps but the flip permutation has 5"):
+    topdown.estimate_2d(blob_model, image, np.array([[30., 40., 60., 80.]]),
+                        input_size=INPUT, skeleton=five)
