@@ -1,8 +1,9 @@
 """Benchmarks: the selective scan, the models, the train step (see README.md here).
 
 ``common`` holds the shared helpers (timing, memory, environment, tables, JSON
-results); ``scan``, ``models`` and ``train_step`` are run by
-``python -m experiments.benchmark_scan | benchmark_models | benchmark_train``.
+results); ``scan``, ``models``, ``train_step`` and ``vitpose`` are run by
+``python -m experiments.benchmark_scan | benchmark_models | benchmark_train |
+benchmark_vitpose``.
 """
 
 from sasmamba_jax.benchmarking.common import RESULTS_DIR
