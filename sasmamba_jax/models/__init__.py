@@ -1,8 +1,11 @@
-"""Pose lifters: PoseMamba and SasMamba (one Flax NNX family) and the MLP baseline.
+"""Pose lifters (PoseMamba and SasMamba, one Flax NNX family; the MLP baseline) and
+GLSMamba (video 2D pose estimation on backbone features).
 
 ``create(name, **overrides)`` builds any of ``MODEL_NAMES``.
 """
 
+from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.models.mamba_lifter import LifterConfig
 from sasmamba_jax.models.mamba_lifter import MambaLifter
 from sasmamba_jax.models.mamba_lifter import posemamba_config
@@ -15,7 +18,10 @@ from sasmamba_jax.models.registry import create
 from sasmamba_jax.models.registry import create_abstract
 from sasmamba_jax.models.registry import describe
 from sasmamba_jax.models.registry import get_config
+from sasmamba_jax.models.registry import model_names
+from sasmamba_jax.models.registry import task_of
 
-__all__ = ["LifterConfig", "MODEL_NAMES", "MambaLifter", "MlpBaseline",
-           "MlpBaselineConfig", "count_parameters", "create", "create_abstract",
-           "describe", "get_config", "posemamba_config", "sasmamba_config"]
+__all__ = ["GLSMamba", "GLSMambaConfig", "LifterConfig", "MODEL_NAMES", "MambaLifter",
+           "MlpBaseline", "MlpBaselineConfig", "count_parameters", "create",
+           "create_abstract", "describe", "get_config", "model_names",
+           "posemamba_config", "sasmamba_config", "task_of"]

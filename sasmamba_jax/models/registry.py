@@ -1,11 +1,16 @@
-"""Model registry: ``create(name, **overrides)`` builds any registered lifter.
+"""Model registry: ``create(name, **overrides)`` builds any registered model.
 
   model = create("sasmamba")                              # official SasMamba, T <= 243
   model = create("posemamba_s", num_frames=729, dtype="bfloat16")
   model = create("sasmamba", num_joints=17, in_channels=3, num_frames=27)  # 3DHP
   model = create("mlp_baseline")
+  model = create("glsmamba_b")                            # video 2D pose estimation
+  model = create("glsmamba_b", num_frames=1, num_lrm=0)   # an ablation
 
-Every model maps (batch, T, J, in_channels) -> (batch, T, J, 3) float32 and is an
+Each ``ModelSpec`` names the task its models serve (``model_names(task)`` lists
+them): the lifters ("lifting_3d") map (batch, T, J, in_channels) -> (batch, T, J, 3);
+GLSMamba ("pose_2d") maps backbone features (batch, T, h, w, C) -> heatmaps
+(batch, h, w, K) of the centre frame. Every model is a float32-output
 ``nnx.Module`` in training mode (``model.eval()`` for inference).
 """
 
@@ -18,6 +23,9 @@ import jax
 import numpy as np
 from flax import nnx
 
+from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import GLSMambaConfig
+from sasmamba_jax.models.glsmamba import glsmamba_config
 from sasmamba_jax.models.mamba_lifter import LifterConfig
 from sasmamba_jax.models.mamba_lifter import MambaLifter
 from sasmamba_jax.models.mamba_lifter import posemamba_config
@@ -37,9 +45,12 @@ class ModelSpec:
   #: config overrides that build the same model without while loops (XLA's cost
   #: analysis counts a loop body once), given the config and the clip length
   loop_free: Callable[[Any, int], dict[str, Any]] | None = None
+  #: the task whose inputs and outputs the model takes ("lifting_3d": pose clips ->
+  #: 3D poses; "pose_2d": backbone feature clips -> heatmaps)
+  task: str = "lifting_3d"
 
 
-def _lifter(make: Callable[..., LifterConfig], **defaults: Any):
+def _configured(make: Callable[..., Any], **defaults: Any):
   return lambda **overrides: make(**{**defaults, **overrides})
 
 
@@ -48,37 +59,70 @@ def _lifter_loop_free(config: LifterConfig, frames: int) -> dict[str, Any]:
   return dict(scan_layers=False, impl="chunked", chunk_size=frames * config.num_joints)
 
 
+def _glsmamba_loop_free(config: GLSMambaConfig, frames: int) -> dict[str, Any]:
+  # Every scan as one chunk (an associative scan over the whole route), no remat.
+  del config, frames
+  return dict(impl="chunked", chunk_size=2**30, remat=False)
+
+
+_GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoints=5,
+                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3),
+                      ca_reduction=4)
+
 _SPECS = [
     # Official SasMamba H36M configuration (REFERENCE section 3).
-    ModelSpec("sasmamba", _lifter(sasmamba_config, dim=64, depth=5), MambaLifter,
+    ModelSpec("sasmamba", _configured(sasmamba_config, dim=64, depth=5), MambaLifter,
               "SasMamba, official H36M configuration (dim 64, 5 pairs, T 243)",
               loop_free=_lifter_loop_free),
     # Larger SasMamba variants: ours, not from the paper. They follow PoseMamba's
     # B and L widths/depths so that the two families can be compared at equal size.
-    ModelSpec("sasmamba_b", _lifter(sasmamba_config, dim=128, depth=10), MambaLifter,
+    ModelSpec("sasmamba_b", _configured(sasmamba_config, dim=128, depth=10), MambaLifter,
               "SasMamba-B (ours): dim 128, 10 pairs",
               loop_free=_lifter_loop_free),
-    ModelSpec("sasmamba_l", _lifter(sasmamba_config, dim=128, depth=20), MambaLifter,
+    ModelSpec("sasmamba_l", _configured(sasmamba_config, dim=128, depth=20), MambaLifter,
               "SasMamba-L (ours): dim 128, 20 pairs",
               loop_free=_lifter_loop_free),
     # PoseMamba official configs (S, B, L) and the paper's X (REFERENCE section 2).
-    ModelSpec("posemamba_s", _lifter(posemamba_config, dim=64, depth=10), MambaLifter,
+    ModelSpec("posemamba_s", _configured(posemamba_config, dim=64, depth=10), MambaLifter,
               "PoseMamba-S (dim 64, 10 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_b", _lifter(posemamba_config, dim=128, depth=10), MambaLifter,
+    ModelSpec("posemamba_b", _configured(posemamba_config, dim=128, depth=10), MambaLifter,
               "PoseMamba-B (dim 128, 10 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_l", _lifter(posemamba_config, dim=128, depth=20), MambaLifter,
+    ModelSpec("posemamba_l", _configured(posemamba_config, dim=128, depth=20), MambaLifter,
               "PoseMamba-L (dim 128, 20 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_x", _lifter(posemamba_config, dim=256, depth=20), MambaLifter,
+    ModelSpec("posemamba_x", _configured(posemamba_config, dim=256, depth=20), MambaLifter,
               "PoseMamba-X (paper only: dim 256, 20 pairs)",
               loop_free=_lifter_loop_free),
     ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
               "Martinez et al. 2017 per-frame residual MLP (width 1024, 2 stages)"),
+    # GLSMamba (REFERENCE sections 6 and 11; no official code): the head on frozen
+    # ViTPose features. B and H share the head's sizes (ours, models/README.md);
+    # they differ in the backbone whose 256-channel features they take.
+    ModelSpec("glsmamba_b", _configured(glsmamba_config, backbone="vitpose_b"), GLSMamba,
+              "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
+              loop_free=_glsmamba_loop_free, task="pose_2d"),
+    ModelSpec("glsmamba_h", _configured(glsmamba_config, backbone="vitpose_h"), GLSMamba,
+              "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
+              loop_free=_glsmamba_loop_free, task="pose_2d"),
+    # A few-thousand-parameter GLSMamba for tests (every part present, tiny widths).
+    ModelSpec("glsmamba_tiny", _configured(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
+              "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
+              "window 2x3", loop_free=_glsmamba_loop_free, task="pose_2d"),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def model_names(task: str | None = None) -> tuple[str, ...]:
+  """Registered names, or those serving ``task`` ("lifting_3d", "pose_2d")."""
+  return tuple(s.name for s in _SPECS if task is None or s.task == task)
+
+
+def task_of(name: str) -> str:
+  """The task whose inputs and outputs model ``name`` takes."""
+  return _spec(name).task
 
 
 def _spec(name: str) -> ModelSpec:
@@ -89,7 +133,8 @@ def _spec(name: str) -> ModelSpec:
                      ) from None
 
 
-def get_config(name: str, **overrides: Any) -> LifterConfig | MlpBaselineConfig:
+def get_config(name: str, **overrides: Any
+               ) -> LifterConfig | MlpBaselineConfig | GLSMambaConfig:
   """The config of model ``name`` with ``overrides`` (config fields) applied."""
   spec = _spec(name)
   try:
@@ -110,7 +155,8 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
     seed: seed of the default ``rngs``.
     **overrides: config fields, e.g. ``num_frames``, ``num_joints``, ``in_channels``,
       ``joint_gathers``, ``dtype``, ``impl``, ``drop_path_rate``,
-      ``official_gradients``.
+      ``official_gradients`` (lifters); ``num_frames``, ``routes``, ``stmm``,
+      ``num_lrm``, ``dim`` ... (GLSMamba, see ``GLSMambaConfig``).
 
   Returns:
     The model, in training mode.
