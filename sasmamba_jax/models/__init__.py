@@ -18,10 +18,10 @@ from sasmamba_jax.models.registry import create
 from sasmamba_jax.models.registry import create_abstract
 from sasmamba_jax.models.registry import describe
 from sasmamba_jax.models.registry import get_config
-from sasmamba_jax.models.registry import model_names
-from sasmamba_jax.models.registry import task_of
+from sasmamba_jax.models.registry import kind
+from sasmamba_jax.models.registry import names
 
 __all__ = ["GLSMamba", "GLSMambaConfig", "LifterConfig", "MODEL_NAMES", "MambaLifter",
            "MlpBaseline", "MlpBaselineConfig", "count_parameters", "create",
-           "create_abstract", "describe", "get_config", "model_names",
-           "posemamba_config", "sasmamba_config", "task_of"]
+           "create_abstract", "describe", "get_config", "kind", "names",
+           "posemamba_config", "sasmamba_config"]

@@ -7,10 +7,10 @@
   model = create("glsmamba_b")                            # video 2D pose estimation
   model = create("glsmamba_b", num_frames=1, num_lrm=0)   # an ablation
 
-Each ``ModelSpec`` names the task its models serve (``model_names(task)`` lists
-them): the lifters ("lifting_3d") map (batch, T, J, in_channels) -> (batch, T, J, 3);
-GLSMamba ("pose_2d") maps backbone features (batch, T, h, w, C) -> heatmaps
-(batch, h, w, K) of the centre frame. Every model is a float32-output
+Each ``ModelSpec`` has a ``kind`` (``names(kind)`` lists them): the lifters ("lifter")
+map (batch, T, J, in_channels) -> (batch, T, J, 3); GLSMamba ("video_pose2d") maps
+backbone features of a clip (batch, T, h, w, C) -> heatmaps (batch, h, w, K) of its
+centre frame. Every model is a float32-output
 ``nnx.Module`` in training mode (``model.eval()`` for inference).
 """
 
@@ -45,9 +45,10 @@ class ModelSpec:
   #: config overrides that build the same model without while loops (XLA's cost
   #: analysis counts a loop body once), given the config and the clip length
   loop_free: Callable[[Any, int], dict[str, Any]] | None = None
-  #: the task whose inputs and outputs the model takes ("lifting_3d": pose clips ->
-  #: 3D poses; "pose_2d": backbone feature clips -> heatmaps)
-  task: str = "lifting_3d"
+  #: what the model does: "lifter" (2D pose clip -> 3D) or "video_pose2d" (backbone
+  #: features of a clip -> heatmaps of its centre frame); benchmarks and tools
+  #: written for one kind list ``names(kind)``
+  kind: str = "lifter"
 
 
 def _configured(make: Callable[..., Any], **defaults: Any):
@@ -102,27 +103,27 @@ _SPECS = [
     # they differ in the backbone whose 256-channel features they take.
     ModelSpec("glsmamba_b", _configured(glsmamba_config, backbone="vitpose_b"), GLSMamba,
               "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, task="pose_2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
     ModelSpec("glsmamba_h", _configured(glsmamba_config, backbone="vitpose_h"), GLSMamba,
               "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, task="pose_2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
     # A few-thousand-parameter GLSMamba for tests (every part present, tiny widths).
     ModelSpec("glsmamba_tiny", _configured(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
               "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
-              "window 2x3", loop_free=_glsmamba_loop_free, task="pose_2d"),
+              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d"),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def model_names(task: str | None = None) -> tuple[str, ...]:
-  """Registered names, or those serving ``task`` ("lifting_3d", "pose_2d")."""
-  return tuple(s.name for s in _SPECS if task is None or s.task == task)
+def names(kind: str | None = None) -> tuple[str, ...]:
+  """Registered names, all or those of one ``kind`` ("lifter", "video_pose2d")."""
+  return tuple(s.name for s in _SPECS if kind is None or s.kind == kind)
 
 
-def task_of(name: str) -> str:
-  """The task whose inputs and outputs model ``name`` takes."""
-  return _spec(name).task
+def kind(name: str) -> str:
+  """The ``kind`` of model ``name`` ("lifter" or "video_pose2d")."""
+  return _spec(name).kind
 
 
 def _spec(name: str) -> ModelSpec:
