@@ -74,8 +74,14 @@ def _loss_and_grads(model, x):
   return nnx.jit(nnx.value_and_grad(loss, has_aux=True))(model)
 
 
-def test_forward_shapes_and_every_gradient():
-  model = models.create("glsmamba_tiny")
+@pytest.fixture(scope="module")
+def tiny():
+  """One glsmamba_tiny for the module (building a model compiles its initialisers)."""
+  return models.create("glsmamba_tiny")
+
+
+def test_forward_shapes_and_every_gradient(tiny):
+  model = tiny
   cfg = model.config
   # STMM's offset/mask convs start at zero, so at the very first step nothing flows
   # into the guides (the space-wise and time-wise routes): give them the small
@@ -95,7 +101,7 @@ def test_forward_shapes_and_every_gradient():
     assert np.abs(g).max() > 0, f"zero gradient for {name}"
 
 
-def test_t1_runs_and_only_the_centre_frame_counts():
+def test_t1_runs():
   model = models.create("glsmamba_tiny", num_frames=1, num_lrm=0)
   x = jax.random.normal(jax.random.key(2), (1, 1, 4, 6, 32))
   y = nnx.jit(lambda m, x: m(x))(model, x)
@@ -131,8 +137,8 @@ def test_ablation_switches_change_the_parameters_as_expected():
       models.get_config("glsmamba_b"), backbone="vitpose_h")
 
 
-def test_bad_input_and_options_fail_clearly():
-  model = models.create("glsmamba_tiny")
+def test_bad_input_and_options_fail_clearly(tiny):
+  model = tiny
   with pytest.raises(ValueError, match="expected features"):
     model(jnp.zeros((1, 3, 4, 32)))
   with pytest.raises(ValueError, match="built for T = 3"):
