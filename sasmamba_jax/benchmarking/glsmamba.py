@@ -1,7 +1,7 @@
 """GLSMamba: parameter and FLOP counts of the variants, speed and memory per clip.
 
 Counts (no running): for each variant (``glsmamba_b`` and the ablations of the paper's
-Tables 5 and 6) the trainable parameters of the model and the multiply-accumulates
+ablation tables) the trainable parameters of the model and the multiply-accumulates
 (MACs) of one clip, analytic, per layer: the paper's "GFLOPs" are MACs (thop's
 convention; 5 x ViTPose-B alone is 92.5 G, so 138.9 G cannot be 2 x MACs), so
 ``total_gmacs`` = ViTPose backbone + deconvolutions for every frame (``vitpose_macs``)

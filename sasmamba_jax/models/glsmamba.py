@@ -17,7 +17,7 @@ frames (ViTPose's 256-channel deconvolution output, 64 x 48 for a 256 x 192 crop
      STS6D + STMM replaced by WSTS (windows wh x ww x T, forward + reverse, summed);
   4. head: LN, sum over the T frames, 3 x 3 conv D -> K heatmaps of the centre frame.
 
-Ablations (Tables 5 and 6) are config fields: ``routes`` (which route kinds STS6D
+The paper's ablations are config fields: ``routes`` (which route kinds STS6D
 runs), ``stmm`` (False: y_u + y_s + y_t), ``num_lrm`` (0: no LRM), ``num_frames``
 (1: per frame), ``num_gsm``.
 """
