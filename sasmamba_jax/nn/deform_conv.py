@@ -285,20 +285,5 @@ class ModulatedDeformConv(nnx.Module):
                          padding=self.padding, groups=self.groups)
 
 
-def flops(batch: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int],
-          channels: int, out_channels: int, groups: int = 1, offset_groups: int = 1,
-          mask: bool = True) -> int:
-  """Multiply-adds x 2 of one ``deform_conv2d`` call (sampling and convolution).
-
-  Bilinear sampling costs about 4 multiply-adds per corner weight and sample and
-  channel (4 corners) plus the mask; the convolution 2 K C Cout / groups per output.
-  """
-  p = batch * out_hw[0] * out_hw[1]
-  k = kernel_hw[0] * kernel_hw[1]
-  sample = p * k * channels * (2 * 4 + (1 if mask else 0))
-  conv = 2 * p * k * (channels // groups) * out_channels
-  return int(sample + conv + p * k * offset_groups * 30)  # ~30 ops per coordinate.
-
-
-__all__ = ["DeformableDepthwiseConv", "ModulatedDeformConv", "deform_conv2d", "flops",
+__all__ = ["DeformableDepthwiseConv", "ModulatedDeformConv", "deform_conv2d",
            "output_size"]
