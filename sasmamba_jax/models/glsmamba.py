@@ -291,8 +291,12 @@ class GLSMamba(nnx.Module):
     x = self.embed(x.astype(dtype)) + pos + self.temporal_embed[...][
         :, None, None, :].astype(dtype)
     for block in list(self.gsm_blocks) + list(self.lrm_blocks):
-      call = nnx.remat(lambda m, x: m(x)) if c.remat else (lambda m, x: m(x))
-      x = call(block, x)
+      if c.remat:  # Functional, so that jax.checkpoint sees plain arrays.
+        graphdef, state = nnx.split(block)
+        run = jax.checkpoint(lambda state, x, g=graphdef: nnx.merge(g, state)(x))
+        x = run(state, x)
+      else:
+        x = block(x)
     x = jnp.sum(self.head_norm(x).astype(jnp.float32), axis=1)  # (B, h, w, D)
     return self.head(x.astype(dtype)).astype(jnp.float32)
 

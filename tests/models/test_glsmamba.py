@@ -101,10 +101,11 @@ def test_forward_shapes_and_every_gradient(tiny):
     assert np.abs(g).max() > 0, f"zero gradient for {name}"
 
 
-def test_t1_and_the_other_options_run_in_bfloat16():
+def test_t1_and_the_other_options_run_in_bfloat16_with_remat():
   model = models.create("glsmamba_tiny", num_frames=1, num_lrm=0, dtype="bfloat16",
                         restart_routes=True, stmm_grids=("time_width", "frame"),
-                        stmm_sample_from="kind", stmm_groups=16, stmm_offset_groups=2)
+                        stmm_sample_from="kind", stmm_groups=16, stmm_offset_groups=2,
+                        remat=True)
   x = jax.random.normal(jax.random.key(3), (1, 1, 4, 6, 32))
   y = nnx.jit(lambda m, x: m(x))(model, x)
   assert y.shape == (1, 4, 6, 5) and y.dtype == jnp.float32
