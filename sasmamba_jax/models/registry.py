@@ -51,7 +51,7 @@ class ModelSpec:
   kind: str = "lifter"
 
 
-def _configured(make: Callable[..., Any], **defaults: Any):
+def _lifter(make: Callable[..., Any], **defaults: Any):
   return lambda **overrides: make(**{**defaults, **overrides})
 
 
@@ -72,28 +72,28 @@ _GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoin
 
 _SPECS = [
     # Official SasMamba H36M configuration (REFERENCE section 3).
-    ModelSpec("sasmamba", _configured(sasmamba_config, dim=64, depth=5), MambaLifter,
+    ModelSpec("sasmamba", _lifter(sasmamba_config, dim=64, depth=5), MambaLifter,
               "SasMamba, official H36M configuration (dim 64, 5 pairs, T 243)",
               loop_free=_lifter_loop_free),
     # Larger SasMamba variants: ours, not from the paper. They follow PoseMamba's
     # B and L widths/depths so that the two families can be compared at equal size.
-    ModelSpec("sasmamba_b", _configured(sasmamba_config, dim=128, depth=10), MambaLifter,
+    ModelSpec("sasmamba_b", _lifter(sasmamba_config, dim=128, depth=10), MambaLifter,
               "SasMamba-B (ours): dim 128, 10 pairs",
               loop_free=_lifter_loop_free),
-    ModelSpec("sasmamba_l", _configured(sasmamba_config, dim=128, depth=20), MambaLifter,
+    ModelSpec("sasmamba_l", _lifter(sasmamba_config, dim=128, depth=20), MambaLifter,
               "SasMamba-L (ours): dim 128, 20 pairs",
               loop_free=_lifter_loop_free),
     # PoseMamba official configs (S, B, L) and the paper's X (REFERENCE section 2).
-    ModelSpec("posemamba_s", _configured(posemamba_config, dim=64, depth=10), MambaLifter,
+    ModelSpec("posemamba_s", _lifter(posemamba_config, dim=64, depth=10), MambaLifter,
               "PoseMamba-S (dim 64, 10 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_b", _configured(posemamba_config, dim=128, depth=10), MambaLifter,
+    ModelSpec("posemamba_b", _lifter(posemamba_config, dim=128, depth=10), MambaLifter,
               "PoseMamba-B (dim 128, 10 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_l", _configured(posemamba_config, dim=128, depth=20), MambaLifter,
+    ModelSpec("posemamba_l", _lifter(posemamba_config, dim=128, depth=20), MambaLifter,
               "PoseMamba-L (dim 128, 20 pairs)",
               loop_free=_lifter_loop_free),
-    ModelSpec("posemamba_x", _configured(posemamba_config, dim=256, depth=20), MambaLifter,
+    ModelSpec("posemamba_x", _lifter(posemamba_config, dim=256, depth=20), MambaLifter,
               "PoseMamba-X (paper only: dim 256, 20 pairs)",
               loop_free=_lifter_loop_free),
     ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
@@ -101,14 +101,14 @@ _SPECS = [
     # GLSMamba (REFERENCE sections 6 and 11; no official code): the head on frozen
     # ViTPose features. B and H share the head's sizes (ours, models/README.md);
     # they differ in the backbone whose 256-channel features they take.
-    ModelSpec("glsmamba_b", _configured(glsmamba_config, backbone="vitpose_b"), GLSMamba,
+    ModelSpec("glsmamba_b", _lifter(glsmamba_config, backbone="vitpose_b"), GLSMamba,
               "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
               loop_free=_glsmamba_loop_free, kind="video_pose2d"),
-    ModelSpec("glsmamba_h", _configured(glsmamba_config, backbone="vitpose_h"), GLSMamba,
+    ModelSpec("glsmamba_h", _lifter(glsmamba_config, backbone="vitpose_h"), GLSMamba,
               "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
               loop_free=_glsmamba_loop_free, kind="video_pose2d"),
-    # A few-thousand-parameter GLSMamba for tests (every part present, tiny widths).
-    ModelSpec("glsmamba_tiny", _configured(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
+    # A 30k-parameter GLSMamba for tests (every part present, tiny widths).
+    ModelSpec("glsmamba_tiny", _lifter(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
               "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
               "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d"),
 ]
