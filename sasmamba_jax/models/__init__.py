@@ -1,8 +1,11 @@
-"""Pose lifters (PoseMamba, SasMamba, the MLP baseline) and the ViTPose 2D estimator.
+"""Pose lifters (PoseMamba, SasMamba, the MLP baseline), the ViTPose 2D estimator and
+GLSMamba (video 2D pose estimation on ViTPose features).
 
 ``create(name, **overrides)`` builds any of ``MODEL_NAMES``.
 """
 
+from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.models.mamba_lifter import LifterConfig
 from sasmamba_jax.models.mamba_lifter import MambaLifter
 from sasmamba_jax.models.mamba_lifter import posemamba_config
@@ -20,7 +23,7 @@ from sasmamba_jax.models.registry import names
 from sasmamba_jax.models.vitpose import ViTPose
 from sasmamba_jax.models.vitpose import ViTPoseConfig
 
-__all__ = ["LifterConfig", "MODEL_NAMES", "MambaLifter", "MlpBaseline",
-           "MlpBaselineConfig", "count_parameters", "create", "create_abstract",
-           "describe", "get_config", "kind", "names", "posemamba_config", "sasmamba_config", "ViTPose",
-           "ViTPoseConfig"]
+__all__ = ["GLSMamba", "GLSMambaConfig", "LifterConfig", "MODEL_NAMES", "MambaLifter",
+           "MlpBaseline", "MlpBaselineConfig", "ViTPose", "ViTPoseConfig",
+           "count_parameters", "create", "create_abstract", "describe", "get_config",
+           "kind", "names", "posemamba_config", "sasmamba_config"]

@@ -5,9 +5,14 @@
   model = create("sasmamba", num_joints=17, in_channels=3, num_frames=27)  # 3DHP
   model = create("mlp_baseline")
   model = create("vitpose_b", dtype="bfloat16", frozen=True)   # 2D pose, images
+  model = create("glsmamba_b")                            # video 2D pose estimation
+  model = create("glsmamba_b", num_frames=1, num_lrm=0)   # an ablation
 
-Every lifter maps (batch, T, J, in_channels) -> (batch, T, J, 3) float32; the ViTPose
-models map images (batch, H, W, 3) -> heatmaps (batch, H/4, W/4, K) float32. Each is an
+Each ``ModelSpec`` has a ``kind`` (``names(kind)`` lists them): the lifters ("lifter")
+map (batch, T, J, in_channels) -> (batch, T, J, 3); ViTPose ("pose2d") maps images
+(batch, H, W, 3) -> heatmaps (batch, H/4, W/4, K); GLSMamba ("video_pose2d") maps
+backbone features of a clip (batch, T, h, w, C) -> heatmaps (batch, h, w, K) of its
+centre frame. Every model is a float32-output
 ``nnx.Module`` in training mode (``model.eval()`` for inference).
 """
 
@@ -20,6 +25,9 @@ import jax
 import numpy as np
 from flax import nnx
 
+from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import GLSMambaConfig
+from sasmamba_jax.models.glsmamba import glsmamba_config
 from sasmamba_jax.models.mamba_lifter import LifterConfig
 from sasmamba_jax.models.mamba_lifter import MambaLifter
 from sasmamba_jax.models.mamba_lifter import posemamba_config
@@ -42,12 +50,13 @@ class ModelSpec:
   #: config overrides that build the same model without while loops (XLA's cost
   #: analysis counts a loop body once), given the config and the clip length
   loop_free: Callable[[Any, int], dict[str, Any]] | None = None
-  #: what the model does: "lifter" (2D pose clip -> 3D) or "pose2d" (images ->
-  #: heatmaps); benchmarks and tools written for one kind list ``names(kind)``
+  #: what the model does: "lifter" (2D pose clip -> 3D), "pose2d" (images ->
+  #: heatmaps) or "video_pose2d" (backbone features of a clip -> heatmaps of its
+  #: centre frame); benchmarks and tools written for one kind list ``names(kind)``
   kind: str = "lifter"
 
 
-def _lifter(make: Callable[..., LifterConfig], **defaults: Any):
+def _lifter(make: Callable[..., Any], **defaults: Any):
   return lambda **overrides: make(**{**defaults, **overrides})
 
 
@@ -55,6 +64,16 @@ def _lifter_loop_free(config: LifterConfig, frames: int) -> dict[str, Any]:
   # Block pairs unrolled and the selective scan as one chunk over all T * J tokens.
   return dict(scan_layers=False, impl="chunked", chunk_size=frames * config.num_joints)
 
+
+def _glsmamba_loop_free(config: GLSMambaConfig, frames: int) -> dict[str, Any]:
+  # Every scan as one chunk (an associative scan over the whole route), no remat.
+  del config, frames
+  return dict(impl="chunked", chunk_size=2**30, remat=False)
+
+
+_GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoints=5,
+                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3),
+                      ca_reduction=4)
 
 _SPECS = [
     # Official SasMamba H36M configuration (REFERENCE section 3).
@@ -108,18 +127,32 @@ _SPECS = [
                                       deconv_filters=(32, 32), drop_path_rate=0.1),
               ViTPose, "ViTPose test size (width 32, 2 blocks, 2 heads), 64 x 48",
               kind="pose2d"),
+    # GLSMamba (REFERENCE sections 6 and 11; no official code): the head on frozen
+    # ViTPose features. B and H share the head's sizes (ours, models/README.md);
+    # they differ in the backbone whose 256-channel features they take.
+    ModelSpec("glsmamba_b", _lifter(glsmamba_config, backbone="vitpose_b"), GLSMamba,
+              "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
+              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+    ModelSpec("glsmamba_h", _lifter(glsmamba_config, backbone="vitpose_h"), GLSMamba,
+              "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
+              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+    # A 30k-parameter GLSMamba for tests (every part present, tiny widths).
+    ModelSpec("glsmamba_tiny", _lifter(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
+              "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
+              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d"),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def names(kind: str | None = None) -> tuple[str, ...]:
-  """Registered names, all or those of one ``kind`` ("lifter", "pose2d")."""
+  """Registered names, all or those of one ``kind`` ("lifter", "pose2d",
+  "video_pose2d")."""
   return tuple(s.name for s in _SPECS if kind is None or s.kind == kind)
 
 
 def kind(name: str) -> str:
-  """The ``kind`` of model ``name`` ("lifter" or "pose2d")."""
+  """The ``kind`` of model ``name`` ("lifter", "pose2d" or "video_pose2d")."""
   return _spec(name).kind
 
 
@@ -132,7 +165,7 @@ def _spec(name: str) -> ModelSpec:
 
 
 def get_config(name: str, **overrides: Any
-               ) -> LifterConfig | MlpBaselineConfig | ViTPoseConfig:
+               ) -> LifterConfig | MlpBaselineConfig | ViTPoseConfig | GLSMambaConfig:
   """The config of model ``name`` with ``overrides`` (config fields) applied."""
   spec = _spec(name)
   try:
@@ -153,7 +186,8 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
     seed: seed of the default ``rngs``.
     **overrides: config fields, e.g. ``num_frames``, ``num_joints``, ``in_channels``,
       ``joint_gathers``, ``dtype``, ``impl``, ``drop_path_rate``,
-      ``official_gradients``.
+      ``official_gradients`` (lifters); ``num_frames``, ``routes``, ``stmm``,
+      ``num_lrm``, ``dim`` ... (GLSMamba, see ``GLSMambaConfig``).
 
   Returns:
     The model, in training mode.

@@ -1,20 +1,36 @@
-"""Depthwise deformable convolution (DCNv1) with torchvision ``deform_conv2d`` semantics.
+"""Deformable convolution, DCNv1 and modulated DCNv2, with torchvision's semantics.
 
-No JAX library offers this op, so it is written here from gathers. For output position
-(oy, ox) and kernel tap (i, j) the input is sampled at
+No JAX library offers this op, so it is written here from gathers. One operator,
+``deform_conv2d``, serves SasMamba's depthwise DCNv1 (no mask) and GLSMamba's
+modulated DCNv2 (REFERENCE section 10). For output position (oy, ox), offset group g
+and kernel tap k = i * kw + j the input channels of group g are sampled at
 
-  y = oy * stride_h - pad_h + i * dilation_h + offset[b, oy, ox, 2 * (i * kw + j)]
-  x = ox * stride_w - pad_w + j * dilation_w + offset[b, oy, ox, 2 * (i * kw + j) + 1]
+  y = oy * stride_h - pad_h + i * dilation_h + offset[b, oy, ox, g * 2K + 2k]
+  x = ox * stride_w - pad_w + j * dilation_w + offset[b, oy, ox, g * 2K + 2k + 1]
 
 by bilinear interpolation; a sample is 0 when y <= -1, y >= H, x <= -1 or x >= W, and
-corners outside the image contribute 0. There is no modulation mask and one offset
-group (all channels share the offsets). Gradients are JAX's autodiff of that formula:
-the interpolation weights are differentiated through ``y - floor(y)``, which is exactly
-torchvision's coordinate gradient, and samples outside get no offset gradient.
+corners outside the image contribute 0. The sample is multiplied by
+``mask[b, oy, ox, g * K + k]`` (1 without a mask), then an ordinary grouped
+convolution with ``weight`` and ``bias`` is applied. Input channels belong to offset
+group c // (C / G) and to convolution group c // (C / groups): contiguous blocks, the
+two splits independent of each other.
+
+Gradients are JAX's autodiff of that formula: the interpolation weights are
+differentiated through ``y - floor(y)``, which is exactly torchvision's coordinate
+gradient, and samples outside get no offset gradient (checked against torchvision's
+compiled kernel on ``../shared/fixtures/dcnv2``).
+
+Memory: the one large intermediate is the column tensor (B, Ho, Wo, K, C) of masked
+bilinear samples (torchvision's ``columns``), in float32 (or float64); the four
+corner gathers that build it are of the same size and XLA fuses them into it. The
+sampling indices and weights are (B, Ho, Wo, K, G, 4). The whole operator runs under
+``jax.checkpoint``: the backward pass keeps only the inputs and recomputes the
+columns, so forward and backward each hold O(B Ho Wo K C) at a time, never more.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import jax
@@ -24,105 +40,171 @@ from flax import nnx
 from sasmamba_jax.nn import torch_init
 
 
-def _pair(v: int | Sequence[int], name: str) -> tuple[int, int]:
+def _pair(v: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
   if isinstance(v, int):
-    return v, v
-  v = tuple(v)
-  if len(v) != 2:
-    raise ValueError(f"deform_conv2d: {name} must be an int or a pair, got {v}")
-  return int(v[0]), int(v[1])
+    v = (v, v)
+  try:
+    v = tuple(int(a) for a in v)
+  except TypeError:
+    raise ValueError(f"deform_conv2d: {name} must be an int or an (h, w) pair, got "
+                     f"{v!r}") from None
+  if len(v) != 2 or min(v) < minimum:
+    raise ValueError(f"deform_conv2d: {name} must be an int or an (h, w) pair of ints "
+                     f">= {minimum}, got {v}")
+  return v
 
 
-def _sample_taps(x_flat: jax.Array, y: jax.Array, x: jax.Array, kernel: jax.Array,
-                 height: int, width: int) -> jax.Array:
-  """Bilinear samples of every tap, weighted by the depthwise kernel and summed.
+def output_size(size: int, kernel: int, stride: int, padding: int,
+                dilation: int) -> int:
+  """Output length of a convolution along one axis (PyTorch's formula)."""
+  return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _columns(x: jax.Array, y: jax.Array, xx: jax.Array, mask: jax.Array | None,
+             height: int, width: int) -> jax.Array:
+  """Masked bilinear samples of every tap: torchvision's column tensor.
 
   Args:
-    x_flat: (B, H * W, C) input.
-    y, x: (B, P, K) float32 sampling coordinates of the K taps of P output positions.
-    kernel: (K, C) depthwise weights per tap.
+    x: (B, H * W, G, C / G) input, channels split into the G offset groups.
+    y, xx: (B, P, K, G) float sampling coordinates of the K taps of P outputs.
+    mask: (B, P, K, G) modulation, or None.
 
   Returns:
-    (B, P, C) in the promoted dtype of x_flat and float32.
+    (B, P, K, C) in the promoted dtype of x and y.
   """
-  inside = (y > -1) & (y < height) & (x > -1) & (x < width)
+  inside = (y > -1) & (y < height) & (xx > -1) & (xx < width)
   y0 = jnp.floor(y)
-  x0 = jnp.floor(x)
+  x0 = jnp.floor(xx)
   ly = y - y0  # Carries the coordinate gradient (floor's gradient is zero).
-  lx = x - x0
+  lx = xx - x0
   y0 = y0.astype(jnp.int32)
   x0 = x0.astype(jnp.int32)
-  corners = ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
-             (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx))
-  idx, wts = [], []
-  for cy, cx, w in corners:
+  # One gather per image and offset group: (H W, Cg) rows at (P, K) indices.
+  gather = jax.vmap(jax.vmap(lambda img, i: img[i], in_axes=(1, 2), out_axes=2))
+  acc = jnp.promote_types(x.dtype, y.dtype)
+  cols = None
+  for cy, cx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                     (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
     valid = inside & (cy >= 0) & (cy < height) & (cx >= 0) & (cx < width)
-    idx.append(jnp.where(valid, cy * width + cx, 0))
-    wts.append(jnp.where(valid, w, 0.0))
-  idx = jnp.stack(idx, axis=-1)  # (B, P, K, 4)
-  wts = jnp.stack(wts, axis=-1)
-  vals = jax.vmap(lambda img, i: img[i])(x_flat, idx)  # (B, P, K, 4, C)
-  acc = jnp.promote_types(vals.dtype, jnp.float32)
-  return jnp.einsum("bpkqc,bpkq,kc->bpc", vals, wts.astype(acc), kernel.astype(acc))
+    idx = jnp.where(valid, cy * width + cx, 0)
+    wt = jnp.where(valid, wt, 0.0)
+    if mask is not None:
+      wt = wt * mask
+    term = gather(x, idx).astype(acc) * wt[..., None].astype(acc)  # (B, P, K, G, Cg)
+    cols = term if cols is None else cols + term
+  return cols.reshape(*cols.shape[:3], -1)
 
 
-def deform_conv2d(x: jax.Array, offset: jax.Array, kernel: jax.Array,
-                  bias: jax.Array | None = None, *, stride: int | Sequence[int] = 1,
-                  padding: int | Sequence[int] = 0,
-                  dilation: int | Sequence[int] = 1) -> jax.Array:
-  """Depthwise deformable convolution, channels-last.
+def _deform_conv(x, offset, weight, bias, mask, *, stride, padding, dilation, groups):
+  """The operator on validated arguments (see ``deform_conv2d``)."""
+  b, h, w, c = x.shape
+  kh, kw, _, cout = weight.shape
+  k = kh * kw
+  _, ho, wo, two_gk = offset.shape
+  g = two_gk // (2 * k)
+  (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+  coord = jnp.promote_types(offset.dtype, jnp.float32)
+  acc = jnp.promote_types(x.dtype, coord)
+  off = offset.astype(coord).reshape(b, ho * wo, g, k, 2).transpose(0, 1, 3, 2, 4)
+  base_y = jnp.repeat(jnp.arange(ho, dtype=coord) * sh - ph, wo)  # (P,)
+  base_x = jnp.tile(jnp.arange(wo, dtype=coord) * sw - pw, ho)
+  tap_y = jnp.repeat(jnp.arange(kh, dtype=coord) * dh, kw)  # (K,), tap i * kw + j
+  tap_x = jnp.tile(jnp.arange(kw, dtype=coord) * dw, kh)
+  y = base_y[:, None, None] + tap_y[:, None] + off[..., 0]  # (B, P, K, G)
+  xx = base_x[:, None, None] + tap_x[:, None] + off[..., 1]
+  if mask is not None:
+    mask = mask.astype(coord).reshape(b, ho * wo, g, k).transpose(0, 1, 3, 2)
+  cols = _columns(x.reshape(b, h * w, g, c // g), y, xx, mask, h, w)  # (B, P, K, C)
+  wt = weight.astype(acc).reshape(k, c // groups, groups, cout // groups)
+  if groups == 1:
+    out = jnp.einsum("bpkc,kco->bpo", cols, wt[:, :, 0])
+  elif c == groups and cout == groups:  # Depthwise: a weighted sum over the taps.
+    out = jnp.einsum("bpkc,kc->bpc", cols, wt[:, 0, :, 0])
+  else:
+    cols = cols.reshape(b, ho * wo, k, groups, c // groups)
+    out = jnp.einsum("bpkgi,kigo->bpgo", cols, wt).reshape(b, ho * wo, cout)
+  if bias is not None:
+    out = out + bias.astype(acc)
+  return out.reshape(b, ho, wo, cout).astype(x.dtype)
+
+
+def deform_conv2d(x: jax.Array, offset: jax.Array, weight: jax.Array,
+                  bias: jax.Array | None = None, mask: jax.Array | None = None, *,
+                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                  dilation: int | Sequence[int] = 1, groups: int = 1) -> jax.Array:
+  """Deformable convolution (DCNv2 with a mask, DCNv1 without), channels-last.
+
+  ``torchvision.ops.deform_conv2d`` with every array moved channels-last.
 
   Args:
     x: (B, H, W, C) input.
-    offset: (B, Ho, Wo, 2 * kh * kw); channel 2 * (i * kw + j) is the offset along H
-      for tap (i, j) and channel 2 * (i * kw + j) + 1 the offset along W
-      (torchvision's layout, channels moved last).
-    kernel: (kh, kw, 1, C) depthwise kernel (PyTorch's (C, 1, kh, kw) weight
-      transposed by (2, 3, 1, 0)).
-    bias: optional (C,).
+    offset: (B, Ho, Wo, 2 G kh kw): torchvision's offset channels in torchvision's
+      order along the last axis (channel g * 2K + 2k is the row shift of tap
+      k = i * kw + j in offset group g, the next one the column shift). The offset
+      groups G are inferred from the size; G must divide C (it need not divide or be
+      divided by ``groups``).
+    weight: (kh, kw, C / groups, Cout), PyTorch's (Cout, C / groups, kh, kw) weight
+      transposed by (2, 3, 1, 0); any kh, kw.
+    bias: optional (Cout,).
+    mask: optional (B, Ho, Wo, G kh kw) modulation (channel g * K + k); None is DCNv1.
     stride, padding, dilation: ints or (h, w) pairs, as in torchvision.
+    groups: convolution groups; must divide C and Cout.
 
   Returns:
-    (B, Ho, Wo, C) in x's dtype. Sampling coordinates and the accumulation are
-    float32 whatever x's dtype (bfloat16 cannot address 243 frames to a fraction).
+    (B, Ho, Wo, Cout) in x's dtype. Sampling coordinates and the accumulation are
+    float32 (float64 for float64 inputs) whatever x's dtype: bfloat16 cannot
+    address 243 frames to a fraction.
   """
-  if x.ndim != 4:
-    raise ValueError(f"deform_conv2d: x must be (B, H, W, C), got shape {x.shape}")
+  sh, sw = _pair(stride, "stride", 1)
+  ph, pw = _pair(padding, "padding", 0)
+  dh, dw = _pair(dilation, "dilation", 1)
+  for name, a in (("x", x), ("offset", offset), ("weight", weight)):
+    if getattr(a, "ndim", None) != 4:
+      want = {"x": "(B, H, W, C)", "offset": "(B, Ho, Wo, 2 * G * kh * kw)",
+              "weight": "(kh, kw, C / groups, Cout)"}[name]
+      raise ValueError(f"deform_conv2d: {name} must be {want}, got shape "
+                       f"{getattr(a, 'shape', type(a).__name__)}")
   b, h, w, c = x.shape
-  if kernel.ndim != 4 or kernel.shape[2] != 1 or kernel.shape[3] != c:
-    raise ValueError(f"deform_conv2d: kernel must be (kh, kw, 1, {c}) for a "
-                     f"depthwise convolution of {c} channels, got {kernel.shape}")
-  kh, kw = kernel.shape[:2]
-  sh, sw = _pair(stride, "stride")
-  ph, pw = _pair(padding, "padding")
-  dh, dw = _pair(dilation, "dilation")
-  ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-  wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+  kh, kw, cin_g, cout = weight.shape
+  if not isinstance(groups, int) or groups < 1 or c % groups or cout % groups:
+    raise ValueError(f"deform_conv2d: groups = {groups!r} must be a positive int "
+                     f"dividing the input channels ({c}) and output channels ({cout})")
+  if cin_g != c // groups or min(kh, kw) < 1:
+    raise ValueError(f"deform_conv2d: weight must be (kh, kw, C / groups, Cout) = "
+                     f"(kh, kw, {c // groups}, Cout) for {c} input channels and groups="
+                     f"{groups}, got {weight.shape} (a depthwise weight (kh, kw, 1, C) "
+                     "needs groups=C)")
+  ho = output_size(h, kh, sh, ph, dh)
+  wo = output_size(w, kw, sw, pw, dw)
   if ho < 1 or wo < 1:
     raise ValueError(f"deform_conv2d: empty output for input {h}x{w}, kernel "
-                     f"{kh}x{kw}, stride {(sh, sw)}, padding {(ph, pw)}")
-  if offset.shape != (b, ho, wo, 2 * kh * kw):
-    raise ValueError(f"deform_conv2d: offset must be (B, Ho, Wo, 2 * kh * kw) = "
-                     f"{(b, ho, wo, 2 * kh * kw)}, got {offset.shape}")
-  if bias is not None and bias.shape != (c,):
-    raise ValueError(f"deform_conv2d: bias must be ({c},), got {bias.shape}")
-
-  acc_dtype = jnp.promote_types(x.dtype, jnp.float32)
-  off = offset.astype(jnp.float32).reshape(b, ho * wo, kh * kw, 2)
-  base_y = jnp.repeat(jnp.arange(ho, dtype=jnp.float32) * sh - ph, wo)  # (P,)
-  base_x = jnp.tile(jnp.arange(wo, dtype=jnp.float32) * sw - pw, ho)
-  x_flat = x.reshape(b, h * w, c)
-  tap_y = jnp.repeat(jnp.arange(kh, dtype=jnp.float32) * dh, kw)  # (K,), tap i * kw + j
-  tap_x = jnp.tile(jnp.arange(kw, dtype=jnp.float32) * dw, kh)
-  y = base_y[:, None] + tap_y + off[..., 0]  # (B, P, K)
-  xx = base_x[:, None] + tap_x + off[..., 1]
-  # Under remat the backward pass keeps the (B, P, K, 4) indices and weights, not the
-  # (B, P, K, 4, C) gathered values.
-  sample = jax.checkpoint(_sample_taps, static_argnums=(4, 5))
-  out = sample(x_flat, y, xx, kernel.reshape(kh * kw, c), h, w)
-  if bias is not None:
-    out = out + bias.astype(acc_dtype)
-  return out.reshape(b, ho, wo, c).astype(x.dtype)
+                     f"{kh}x{kw}, stride {(sh, sw)}, padding {(ph, pw)}, dilation "
+                     f"{(dh, dw)}")
+  k = kh * kw
+  if offset.shape[:3] != (b, ho, wo) or offset.shape[3] % (2 * k) or not offset.shape[3]:
+    raise ValueError(f"deform_conv2d: offset must be (B, Ho, Wo, 2 * G * kh * kw) = "
+                     f"({b}, {ho}, {wo}, 2 * G * {k}) for some offset group count G, "
+                     f"got {offset.shape}")
+  g = offset.shape[3] // (2 * k)
+  if c % g:
+    raise ValueError(f"deform_conv2d: the offset holds G = {g} offset groups, which "
+                     f"must divide the input channels ({c}); offset shape "
+                     f"{offset.shape}")
+  if mask is not None and getattr(mask, "shape", None) != (b, ho, wo, g * k):
+    raise ValueError(f"deform_conv2d: mask must be (B, Ho, Wo, G * kh * kw) = "
+                     f"{(b, ho, wo, g * k)} for G = {g} offset groups, got "
+                     f"{getattr(mask, 'shape', None)}")
+  if bias is not None and getattr(bias, "shape", None) != (cout,):
+    raise ValueError(f"deform_conv2d: bias must be ({cout},), got "
+                     f"{getattr(bias, 'shape', None)}")
+  for name, a in (("x", x), ("offset", offset), ("weight", weight), ("mask", mask),
+                  ("bias", bias)):
+    if a is not None and not jnp.issubdtype(a.dtype, jnp.floating):
+      raise ValueError(f"deform_conv2d: {name} must be floating point, got {a.dtype}")
+  # Under remat the backward keeps the inputs and recomputes the (B, P, K, C) columns.
+  run = jax.checkpoint(functools.partial(
+      _deform_conv, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=groups))
+  return run(x, offset, weight, bias, mask)
 
 
 class DeformableDepthwiseConv(nnx.Module):
@@ -151,4 +233,57 @@ class DeformableDepthwiseConv(nnx.Module):
     """(B, H, W, C) -> (B, H, W, C)."""
     offset = self.offset_conv(x)
     bias = None if self.bias is None else self.bias[...]
-    return deform_conv2d(x, offset, self.kernel[...], bias, padding=self.padding)
+    return deform_conv2d(x, offset, self.kernel[...], bias, padding=self.padding,
+                         groups=x.shape[-1])
+
+
+class ModulatedDeformConv(nnx.Module):
+  """DCNv2 whose offsets and mask are predicted from a guide (mmcv's ``...Pack``).
+
+  ``offset_mask`` is Conv2d(guide_channels -> 3 G k^2, k, padding (k - 1) // 2,
+  bias), zero-initialised, so training starts from a plain convolution on the
+  regular grid with mask 0.5: channels [0, 2 G k^2) are the offsets in
+  torchvision's order, the last G k^2 pass through a sigmoid as the mask. The DCN
+  itself (k x k, stride 1, same padding, ``groups``) starts from PyTorch's default
+  initialisation.
+  """
+
+  def __init__(self, channels: int, out_channels: int, guide_channels: int,
+               kernel_size: int = 3, *, offset_groups: int = 1, groups: int = 1,
+               use_bias: bool = True, dtype: Any = None, rngs: nnx.Rngs):
+    if kernel_size < 1 or kernel_size % 2 == 0:
+      raise ValueError(f"ModulatedDeformConv: kernel_size must be odd, got "
+                       f"{kernel_size}")
+    if channels % offset_groups or channels % groups or out_channels % groups:
+      raise ValueError(f"ModulatedDeformConv: offset_groups ({offset_groups}) and "
+                       f"groups ({groups}) must divide channels ({channels}), groups "
+                       f"also out_channels ({out_channels})")
+    k = kernel_size
+    self.kernel_size = k
+    self.padding = (k - 1) // 2
+    self.groups = groups
+    self.offset_groups = offset_groups
+    pad = self.padding
+    self.offset_mask = nnx.Conv(guide_channels, 3 * offset_groups * k * k, (k, k),
+                                padding=((pad, pad), (pad, pad)), dtype=dtype,
+                                param_dtype=jnp.float32,
+                                kernel_init=nnx.initializers.zeros_init(),
+                                bias_init=nnx.initializers.zeros_init(), rngs=rngs)
+    fan_in = channels // groups * k * k
+    self.kernel = nnx.Param(torch_init.kernel_init(
+        rngs.params(), (k, k, channels // groups, out_channels), jnp.float32))
+    self.bias = (nnx.Param(torch_init.bias_init(fan_in)(rngs.params(), (out_channels,)))
+                 if use_bias else None)
+
+  def __call__(self, x: jax.Array, guide: jax.Array) -> jax.Array:
+    """x (B, H, W, C), guide (B, H, W, guide_channels) -> (B, H, W, out_channels)."""
+    om = self.offset_mask(guide)
+    split = 2 * self.offset_groups * self.kernel_size ** 2
+    offset, mask = om[..., :split], jax.nn.sigmoid(om[..., split:].astype(jnp.float32))
+    bias = None if self.bias is None else self.bias[...]
+    return deform_conv2d(x, offset, self.kernel[...], bias, mask,
+                         padding=self.padding, groups=self.groups)
+
+
+__all__ = ["DeformableDepthwiseConv", "ModulatedDeformConv", "deform_conv2d",
+           "output_size"]

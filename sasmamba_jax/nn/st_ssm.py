@@ -101,16 +101,26 @@ def check_gathers(gathers: Sequence[Sequence[int]], num_joints: int) -> None:
                        f"in [0, {num_joints}), one per joint")
 
 
-def _uniform(key: jax.Array, shape: tuple[int, ...], bound: float) -> jax.Array:
+def uniform(key: jax.Array, shape: tuple[int, ...], bound: float) -> jax.Array:
+  """U(-bound, bound) float32."""
   return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
 
 
-def _dt_bias(key: jax.Array, shape: tuple[int, ...], cfg: SSMConfig) -> jax.Array:
+def dt_bias_init(key: jax.Array, shape: tuple[int, ...], dt_min: float = 0.001,
+                 dt_max: float = 0.1, dt_init_floor: float = 1e-4) -> jax.Array:
   """Inverse softplus of dt ~ logU(dt_min, dt_max) clamped at dt_init_floor (mamba)."""
   u = jax.random.uniform(key, shape, jnp.float32)
-  dt = jnp.exp(u * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
-  dt = jnp.maximum(dt, cfg.dt_init_floor)
+  dt = jnp.exp(u * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+  dt = jnp.maximum(dt, dt_init_floor)
   return dt + jnp.log(-jnp.expm1(-dt))
+
+
+def _uniform(key: jax.Array, shape: tuple[int, ...], bound: float) -> jax.Array:
+  return uniform(key, shape, bound)
+
+
+def _dt_bias(key: jax.Array, shape: tuple[int, ...], cfg: SSMConfig) -> jax.Array:
+  return dt_bias_init(key, shape, cfg.dt_min, cfg.dt_max, cfg.dt_init_floor)
 
 
 class BiSTSSM(nnx.Module):

@@ -1,5 +1,7 @@
-"""Depthwise deformable convolution against a loop-by-loop NumPy transcription of
-torchvision's ``deform_conv2d`` (DCNv1, no mask, groups = channels)."""
+"""Deformable convolution against a loop-by-loop NumPy transcription of torchvision's
+``deform_conv2d``: DCNv1 (no mask) and DCNv2 (mask), any groups and offset groups."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 from flax import nnx
 
 from sasmamba_jax.nn.deform_conv import DeformableDepthwiseConv
+from sasmamba_jax.nn.deform_conv import ModulatedDeformConv
 from sasmamba_jax.nn.deform_conv import deform_conv2d
 
 
@@ -26,23 +29,34 @@ def _bilinear(img, y, x):
   return val
 
 
-def _reference(x, offset, weight, bias, stride, pad, dil):
-  """x (B, C, H, W), offset (B, 2 kh kw, Ho, Wo), weight (C, 1, kh, kw): NCHW as torch."""
+def _reference(x, offset, weight, bias, stride, pad, dil, mask=None, groups=None):
+  """x (B, C, H, W), offset (B, 2 G kh kw, Ho, Wo), mask (B, G kh kw, Ho, Wo), weight
+  (Cout, C / groups, kh, kw): NCHW as torch; groups default to depthwise."""
   b, c, h, w = x.shape
-  kh, kw = weight.shape[2:]
+  cout, cin_g, kh, kw = weight.shape
+  groups = groups or c
+  k = kh * kw
+  g_off = offset.shape[1] // (2 * k)
   ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
   wo = (w + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
-  out = np.zeros((b, c, ho, wo))
+  out = np.zeros((b, cout, ho, wo))
   for n in range(b):
     for oy in range(ho):
       for ox in range(wo):
         for i in range(kh):
           for j in range(kw):
             t = i * kw + j
-            y = oy * stride[0] - pad[0] + i * dil[0] + offset[n, 2 * t, oy, ox]
-            xx = ox * stride[1] - pad[1] + j * dil[1] + offset[n, 2 * t + 1, oy, ox]
             for ch in range(c):
-              out[n, ch, oy, ox] += weight[ch, 0, i, j] * _bilinear(x[n, ch], y, xx)
+              g = ch // (c // g_off)
+              y = oy * stride[0] - pad[0] + i * dil[0] + offset[n, g * 2 * k + 2 * t, oy, ox]
+              xx = (ox * stride[1] - pad[1] + j * dil[1]
+                    + offset[n, g * 2 * k + 2 * t + 1, oy, ox])
+              v = _bilinear(x[n, ch], y, xx)
+              if mask is not None:
+                v *= mask[n, g * k + t, oy, ox]
+              grp = ch // cin_g
+              for o in range(grp * (cout // groups), (grp + 1) * (cout // groups)):
+                out[n, o, oy, ox] += weight[o, ch - grp * cin_g, i, j] * v
   return out + bias[None, :, None, None]
 
 
@@ -68,7 +82,7 @@ def test_matches_torchvision_semantics(kernel, stride, pad, dil, scale):
   got = deform_conv2d(jnp.asarray(x.transpose(0, 2, 3, 1)),
                       jnp.asarray(offset.transpose(0, 2, 3, 1)),
                       jnp.asarray(weight.transpose(2, 3, 1, 0)), jnp.asarray(bias),
-                      stride=stride, padding=pad, dilation=dil)
+                      stride=stride, padding=pad, dilation=dil, groups=c)
   np.testing.assert_allclose(np.asarray(got).transpose(0, 3, 1, 2), expected,
                              rtol=1e-5, atol=1e-5)
 
@@ -77,7 +91,7 @@ def test_zero_offsets_equal_depthwise_conv():
   rng = np.random.RandomState(1)
   x = jnp.asarray(rng.randn(2, 9, 5, 4), jnp.float32)
   kernel = jnp.asarray(rng.randn(3, 3, 1, 4), jnp.float32)
-  got = deform_conv2d(x, jnp.zeros((2, 9, 5, 18)), kernel, padding=1)
+  got = deform_conv2d(x, jnp.zeros((2, 9, 5, 18)), kernel, padding=1, groups=4)
   want = jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                       feature_group_count=4)
@@ -105,7 +119,7 @@ def test_offset_gradient_matches_finite_differences():
   offset = jnp.asarray(rng.randint(-2, 2, shape) + rng.uniform(0.2, 0.8, shape),
                        jnp.float32)
   w = jnp.asarray(rng.randn(1, 6, 5, 2), jnp.float32)
-  loss = lambda x, o: jnp.sum(deform_conv2d(x, o, kernel, padding=1) * w)
+  loss = lambda x, o: jnp.sum(deform_conv2d(x, o, kernel, padding=1, groups=2) * w)
   gx, go = jax.grad(loss, argnums=(0, 1))(x, offset)
   for arg, grad in ((0, gx), (1, go)):
     v = jnp.asarray(rng.randn(*(x if arg == 0 else offset).shape), jnp.float32)
@@ -132,13 +146,83 @@ def test_module_shapes_init_and_dtype():
   np.testing.assert_allclose(out.astype(jnp.float32), apply(conv, x), atol=0.1)
 
 
+@pytest.mark.parametrize("c,cout,groups,g_off,kernel,stride,pad,dil,masked", [
+    (6, 4, 2, 3, (2, 3), (1, 2), (1, 0), (1, 1), True),   # G does not align with groups.
+    (4, 6, 2, 1, (3, 1), (2, 1), (2, 1), (2, 1), False),  # DCNv1, groups 2.
+])
+def test_groups_offset_groups_and_mask(c, cout, groups, g_off, kernel, stride, pad, dil,
+                                       masked):
+  rng = np.random.RandomState(3)
+  b, h, w = 1, 6, 5
+  kh, kw = kernel
+  ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+  wo = (w + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+  x = rng.randn(b, c, h, w)
+  offset = rng.uniform(-2.5, 2.5, (b, 2 * g_off * kh * kw, ho, wo))
+  mask = rng.uniform(0, 1, (b, g_off * kh * kw, ho, wo)) if masked else None
+  weight = rng.randn(cout, c // groups, kh, kw)
+  bias = rng.randn(cout)
+  expected = _reference(x, offset, weight, bias, stride, pad, dil, mask, groups)
+  f32 = lambda a, axes: jnp.asarray(a.transpose(axes), jnp.float32)
+  run = jax.jit(functools.partial(deform_conv2d, stride=stride, padding=pad,
+                                  dilation=dil, groups=groups))
+  got = run(f32(x, (0, 2, 3, 1)), f32(offset, (0, 2, 3, 1)), f32(weight, (2, 3, 1, 0)),
+            jnp.asarray(bias, jnp.float32),
+            None if mask is None else f32(mask, (0, 2, 3, 1)))
+  np.testing.assert_allclose(np.asarray(got).transpose(0, 3, 1, 2), expected,
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_mask_of_ones_is_dcnv1_and_mask_scales_linearly():
+  rng = np.random.RandomState(4)
+  x = jnp.asarray(rng.randn(1, 5, 4, 4), jnp.float32)
+  offset = jnp.asarray(rng.randn(1, 5, 4, 36), jnp.float32)  # G = 2
+  weight = jnp.asarray(rng.randn(3, 3, 4, 3), jnp.float32)
+  run = jax.jit(lambda m: (deform_conv2d(x, offset, weight, padding=1),
+                           deform_conv2d(x, offset, weight, mask=m, padding=1),
+                           deform_conv2d(x, offset, weight, mask=0.5 * m, padding=1)))
+  plain, ones, half = run(jnp.ones((1, 5, 4, 18)))
+  np.testing.assert_allclose(ones, plain, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(half, 0.5 * plain, rtol=1e-6, atol=1e-6)
+
+
+def test_modulated_module_starts_as_a_plain_conv_with_half_mask():
+  conv = ModulatedDeformConv(4, 6, 8, 3, offset_groups=2, rngs=nnx.Rngs(0))
+  assert conv.offset_mask.kernel.shape == (3, 3, 8, 3 * 2 * 9)
+  x = jax.random.normal(jax.random.key(0), (2, 5, 4, 4))
+  guide = jax.random.normal(jax.random.key(1), (2, 5, 4, 8))
+  want = jax.lax.conv_general_dilated(x, conv.kernel[...], (1, 1), ((1, 1), (1, 1)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  out = nnx.jit(lambda m, x, g: m(x, g))(conv, x, guide)
+  np.testing.assert_allclose(out, 0.5 * want + conv.bias[...], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="must divide"):
+    ModulatedDeformConv(4, 6, 8, offset_groups=3, rngs=nnx.Rngs(0))
+
+
 def test_shape_errors():
-  x = jnp.zeros((1, 4, 4, 2))
+  x = jnp.zeros((1, 4, 4, 6))
+  w = jnp.zeros((3, 3, 3, 4))
+  ok = dict(padding=1, groups=2)
+  jax.eval_shape(lambda: deform_conv2d(x, jnp.zeros((1, 4, 4, 18 * 3)), w, **ok))
   with pytest.raises(ValueError, match="offset must be"):
-    deform_conv2d(x, jnp.zeros((1, 4, 4, 9)), jnp.zeros((3, 3, 1, 2)), padding=1)
-  with pytest.raises(ValueError, match="kernel must be"):
-    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), jnp.zeros((3, 3, 2, 2)), padding=1)
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 17)), w, **ok)
+  with pytest.raises(ValueError, match="offset must be"):
+    deform_conv2d(x, jnp.zeros((1, 3, 4, 18)), w, **ok)
+  with pytest.raises(ValueError, match="G = 4 offset groups"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18 * 4)), w, **ok)
+  with pytest.raises(ValueError, match="mask must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), w, mask=jnp.zeros((1, 4, 4, 18)), **ok)
+  with pytest.raises(ValueError, match="weight must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), w, padding=1)  # groups=1: (3, 3, 6, .)
+  with pytest.raises(ValueError, match="groups = 4"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), w, padding=1, groups=4)
+  with pytest.raises(ValueError, match="bias must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), w, jnp.zeros(6), **ok)
+  with pytest.raises(ValueError, match="stride must be"):
+    deform_conv2d(x, jnp.zeros((1, 4, 4, 18)), w, stride=(1, 0), padding=1, groups=2)
   with pytest.raises(ValueError, match="x must be"):
-    deform_conv2d(x[0], jnp.zeros((1, 4, 4, 18)), jnp.zeros((3, 3, 1, 2)))
+    deform_conv2d(x[0], jnp.zeros((1, 4, 4, 18)), w, **ok)
+  with pytest.raises(ValueError, match="empty output"):
+    deform_conv2d(jnp.zeros((1, 2, 2, 6)), jnp.zeros((1, 1, 1, 18)), w, groups=2)
   with pytest.raises(ValueError, match="odd"):
     DeformableDepthwiseConv(2, 2, rngs=nnx.Rngs(0))

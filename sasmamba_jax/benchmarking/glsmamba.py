@@ -1,0 +1,194 @@
+"""GLSMamba: parameter and FLOP counts of the variants, speed and memory per clip.
+
+Counts (no running): for each variant (``glsmamba_b`` and the ablations of the paper's
+ablation tables) the trainable parameters of the model and the multiply-accumulates
+(MACs) of one clip, analytic, per layer: the paper's "GFLOPs" are MACs (thop's
+convention; 5 x ViTPose-B alone is 92.5 G, so 138.9 G cannot be 2 x MACs), so
+``total_gmacs`` = ViTPose backbone + deconvolutions for every frame (``vitpose_macs``)
++ the GLSMamba head. The head's count includes every linear and convolution layer,
+the S6 projections of every route and the DCN's convolution; the selective-scan
+recurrence and the DCN's bilinear sampling are listed apart (``scan_gmacs``,
+``sampling_gmacs``: thop counts neither).
+
+Timing (``run``): forward and forward+backward of one clip (B = 1) at the given
+feature size, jitted, with XLA's memory estimate of each compiled function and,
+optionally, XLA's FLOP count of a loop-free build (every scan one associative chunk;
+XLA counts a while-loop body once) as a cross-check of the analytic count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from sasmamba_jax.benchmarking import common
+from sasmamba_jax.models import registry
+from sasmamba_jax.models.glsmamba import GLSMambaConfig
+
+# ViTPose backbones (REFERENCE section 8): (width, depth).
+VITPOSE = {"vitpose_s": (384, 12), "vitpose_b": (768, 12), "vitpose_l": (1024, 24),
+           "vitpose_h": (1280, 32)}
+
+# The paper's Table 6 (ViT-B, PoseTrack2017 val): (params M, GFLOPs, mAP).
+PAPER = {"full": (9.8, 138.9, 86.9), "unified": (9.1, 137.4, 85.8),
+         "unified+space": (9.4, 138.1, 86.5), "no_stmm": (9.1, 137.4, 86.2)}
+
+# Variant name -> (registry name, overrides, paper row or None).
+VARIANTS: dict[str, tuple[str, dict[str, Any], str | None]] = {
+    "glsmamba_b (full)": ("glsmamba_b", {}, "full"),
+    "unified routes only": ("glsmamba_b", {"routes": ("unified",)}, "unified"),
+    "unified + space-wise": ("glsmamba_b", {"routes": ("unified", "space")},
+                             "unified+space"),
+    "without STMM (sum)": ("glsmamba_b", {"stmm": False}, "no_stmm"),
+    "without LRM": ("glsmamba_b", {"num_lrm": 0}, None),
+    "T = 1 (per frame)": ("glsmamba_b", {"num_frames": 1}, None),
+    "glsmamba_h": ("glsmamba_h", {}, None),
+}
+
+
+def vitpose_macs(backbone: str, image: tuple[int, int] = (256, 192), patch: int = 16,
+                 padding: int = 2, deconv: Sequence[int] = (256, 256),
+                 mlp_ratio: int = 4) -> int:
+  """MACs of one frame through a ViTPose backbone and its two 4x4 deconvolutions.
+
+  Patch embedding, per block qkv + projection + MLP (12 C^2 per token) and the two
+  attention products (2 n^2 C), then ConvTranspose2d(k 4, s 2) layers (input pixels
+  x C_in x C_out x 16). Norms, softmax and activations are not counted (thop's
+  convention counts them as a few ops per element: < 0.5 %).
+  """
+  width, depth = VITPOSE[backbone]
+  gh = (image[0] + 2 * padding - patch) // patch + 1
+  gw = (image[1] + 2 * padding - patch) // patch + 1
+  n = gh * gw
+  macs = n * 3 * patch * patch * width
+  macs += depth * (n * (4 + 2 * mlp_ratio) * width * width + 2 * n * n * width)
+  cin, h, w = width, gh, gw
+  for cout in deconv:
+    macs += h * w * cin * cout * 16
+    cin, h, w = cout, 2 * h, 2 * w
+  return int(macs)
+
+
+def head_macs(c: GLSMambaConfig, height: int, width: int) -> dict[str, int]:
+  """MACs of one clip through the GLSMamba head, by part (see the module doc)."""
+  t, d, e, n = c.num_frames, c.dim, c.inner, c.d_state
+  r = math.ceil(e / 16) if c.dt_rank is None else c.dt_rank
+  tokens = t * height * width
+  hidden = int(c.mlp_ratio * d)
+  k2, g2 = c.stmm_kernel ** 2, c.gate_kernel ** 2
+  route_proj = tokens * (e * (r + 2 * n) + r * e)
+  block_layers = tokens * (3 * d * e + 2 * d * hidden + g2 * e)
+  stages = len(c.routes) - 1 if c.stmm else 0
+  offsets = tokens * 2 * e * k2 * 3 * c.stmm_offset_groups * k2
+  dcn = tokens * k2 * (e // c.stmm_groups) * e
+  frame_hidden = c.ca_frame_hidden or 2 * t
+  ca = t * 2 * d * max(1, d // c.ca_reduction) + d * 2 * t * frame_hidden
+  parts = {
+      "embed": tokens * c.in_channels * d,
+      "blocks": (c.num_gsm + c.num_lrm) * block_layers + c.num_gsm * ca,
+      "route_projections": (c.num_gsm * 2 * len(c.routes) + c.num_lrm * 2) * route_proj,
+      "stmm_offsets": c.num_gsm * stages * offsets,
+      "stmm_dcn": c.num_gsm * stages * dcn,
+      "head": height * width * d * c.num_keypoints * 9,
+  }
+  parts["layers"] = sum(parts.values())
+  routes = c.num_gsm * 2 * len(c.routes) + c.num_lrm * 2
+  parts["scan"] = routes * tokens * e * n * 3  # exp(dA) h + dB u, C . h
+  parts["sampling"] = c.num_gsm * stages * tokens * k2 * e * 5  # 4 corners + mask
+  return parts
+
+
+def count_variant(label: str, *, height: int = 64, width: int = 48
+                  ) -> dict[str, Any]:
+  """Parameters and MACs of one entry of ``VARIANTS`` (no computation)."""
+  name, overrides, paper = VARIANTS[label]
+  config = registry.get_config(name, **overrides)
+  params = registry.count_parameters(registry.create_abstract(name, **overrides))
+  parts = head_macs(config, height, width)
+  backbone = config.num_frames * vitpose_macs(config.backbone)
+  row = {"variant": label, "params": params, "params_m": params / 1e6,
+         "head_gmacs": parts["layers"] / 1e9,
+         "backbone_gmacs": backbone / 1e9,
+         "total_gmacs": (parts["layers"] + backbone) / 1e9,
+         "scan_gmacs": parts["scan"] / 1e9, "sampling_gmacs": parts["sampling"] / 1e9,
+         "parts_gmacs": {k: v / 1e9 for k, v in parts.items()}}
+  if paper:
+    row["paper_params_m"], row["paper_gflops"], row["paper_map"] = PAPER[paper]
+  return row
+
+
+def _xla_flops(compiled) -> float | None:
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0] if analysis else None
+  return float(analysis["flops"]) if analysis and "flops" in analysis else None
+
+
+def bench_speed(name: str, *, frames: int, height: int, width: int, repeats: int,
+                xla_flops: bool = False, **overrides: Any) -> dict[str, Any]:
+  """Forward and forward+backward of one clip (B = 1): time and XLA memory."""
+  model = registry.create(name, num_frames=frames, **overrides)
+  c = model.config
+  x = jnp.asarray(np.random.default_rng(0).normal(
+      size=(1, frames, height, width, c.in_channels)).astype(np.float32))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+  def forward(params, x):
+    return nnx.merge(graphdef, params, rest)(x)
+
+  def loss(params, x):
+    return jnp.mean(forward(params, x) ** 2)
+
+  row: dict[str, Any] = {"model": name, "frames": frames, "features": f"{height}x{width}",
+                         "impl": c.impl, "params": registry.count_parameters(model)}
+  for label, fn in (("forward", forward), ("forward_backward", jax.grad(loss))):
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(params, x).compile()
+    row[f"{label}_compile_s"] = time.perf_counter() - start
+    mem = common.compiled_memory_bytes(compiled)
+    row[f"{label}_mem_mib"] = mem["peak_estimate_bytes"] / 2**20 if mem else None
+    timing = common.time_compiled(compiled, (params, x), repeats=repeats)
+    row[f"{label}_ms"] = timing["median_s"] * 1e3
+  # What a materialised scan would hold: one route's (L, E, N) float32 states.
+  row["one_route_LEN_state_mib"] = (frames * height * width * c.inner * c.d_state * 4
+                                    / 2**20)
+  if xla_flops:
+    loop_free = registry.loop_free_overrides(name, c, frames)
+    counted = registry.create(name, num_frames=frames, **{**overrides, **loop_free})
+    g2, p2, r2 = nnx.split(counted, nnx.Param, ...)
+    compiled = jax.jit(lambda p, x: nnx.merge(g2, p, r2)(x)).lower(p2, x).compile()
+    flops = _xla_flops(compiled)
+    row["xla_gflops_loop_free"] = flops / 1e9 if flops else None
+    row["analytic_head_gmacs"] = head_macs(c, height, width)["layers"] / 1e9
+  return row
+
+
+def run(*, frames: int, height: int, width: int, repeats: int, speed: bool = True,
+        xla_flops: bool = False, **overrides: Any) -> dict[str, Any]:
+  """Counts every variant, then times ``glsmamba_b``; returns the JSON payload."""
+  counts = [count_variant(label) for label in VARIANTS]
+  print(common.format_table(counts, ["variant", "params", "head_gmacs", "total_gmacs",
+                                     "paper_params_m", "paper_gflops"]), flush=True)
+  speed_rows = []
+  if speed:
+    speed_rows.append(bench_speed("glsmamba_b", frames=frames, height=height,
+                                  width=width, repeats=repeats, xla_flops=xla_flops,
+                                  **overrides))
+  return {
+      "environment": common.environment(),
+      "settings": {"frames": frames, "features": [height, width], "batch": 1,
+                   "repeats": repeats,
+                   "overrides": {k: str(v) for k, v in overrides.items()}},
+      "counts_note": ("params: trainable (nnx.Param) elements; *_gmacs: analytic "
+                      "multiply-accumulates per clip (the paper's 'GFLOPs' "
+                      "convention); backbone = num_frames x ViTPose backbone + 2 "
+                      "deconvolutions at 256 x 192; scan and DCN sampling apart"),
+      "counts": counts,
+      "results": speed_rows,
+  }

@@ -1,0 +1,311 @@
+"""GLSMamba (ICCV 2025): global-local space-time Mamba for video 2D pose estimation.
+
+No public code exists; this is our reference implementation of the paper (REFERENCE
+sections 6 and 11), with every open choice a field of ``GLSMambaConfig``.
+
+Forward, for backbone features x (B, T, h, w, in_channels) of a clip of T = 2 delta + 1
+frames (ViTPose's 256-channel deconvolution output, 64 x 48 for a 256 x 192 crop):
+  1. embedding: Linear(in_channels -> D) + fixed 2D sine-cosine embedding of (h, w)
+     + learnable temporal embedding (T, D);
+  2. ``num_gsm`` GSM blocks (global spatio-temporal Mamba):
+       u = LN(x)
+       main = ChannelAttention(u) -> Linear(D -> E) -> LN -> SiLU -> STS6D -> STMM
+       gate = Linear(D -> E) -> depthwise k x k conv per frame -> LN -> SiLU
+       x = x + Linear(E -> D)(main * gate)
+       x = x + FFN(LN(x))                         FFN: D -> mlp_ratio D -> D, GELU
+  3. ``num_lrm`` LRM blocks (local refinement): the same without channel attention,
+     STS6D + STMM replaced by WSTS (windows wh x ww x T, forward + reverse, summed);
+  4. head: LN, sum over the T frames, 3 x 3 conv D -> K heatmaps of the centre frame.
+
+The paper's ablations are config fields: ``routes`` (which route kinds STS6D
+runs), ``stmm`` (False: y_u + y_s + y_t), ``num_lrm`` (0: no LRM), ``num_frames``
+(1: per frame), ``num_gsm``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from sasmamba_jax.nn import torch_init
+from sasmamba_jax.nn.dtypes import compute_dtype_name
+from sasmamba_jax.nn.mlp import Mlp
+from sasmamba_jax.nn.spacetime_scan import ROUTE_KINDS
+from sasmamba_jax.nn.spacetime_scan import STS6D
+from sasmamba_jax.nn.spacetime_scan import WSTS
+from sasmamba_jax.nn.stmm import STMM_GRIDS
+from sasmamba_jax.nn.stmm import STMM_SOURCES
+from sasmamba_jax.nn.stmm import STMM
+from sasmamba_jax.nn.stmm import ChannelAttention
+from sasmamba_jax.ops import available_impls
+
+
+@dataclasses.dataclass(frozen=True)
+class GLSMambaConfig:
+  """Every size and choice of a GLSMamba model (paper facts and our choices).
+
+  Attributes:
+    backbone: the frozen backbone whose features the model takes (informational:
+      "vitpose_b", "vitpose_h"; used for FLOP counts of the whole pipeline).
+    num_frames: T = 2 delta + 1 (paper: 5); 1 is the per-frame ablation. The channel
+      attention's frame MLP and the temporal embedding are built for exactly T.
+    in_channels: backbone feature channels (ViTPose's deconvolution output: 256).
+    num_keypoints: K heatmaps (PoseTrack: 17 COCO-ordered slots).
+    dim: D, the block width (ours: 128).
+    expand: E = expand * D, the scan width (ours: 1).
+    d_state: N (16, mamba's default).
+    dt_rank: R; None means ceil(E / 16).
+    num_gsm, num_lrm: block counts (paper: 4 and 2; num_lrm 0 drops the LRM).
+    routes: route kinds of STS6D, in merge order: any ordered subset of
+      ("unified", "space", "time"); each kind brings a forward and a reverse route.
+    restart_routes: False: each route is one scan over all T h w tokens; True: the
+      space-wise route restarts at each frame and the time-wise one at each pixel.
+    stmm: True merges the kinds with STMM (modulated deformable convs); False sums.
+    stmm_kernel, stmm_groups, stmm_offset_groups: the DCN's kernel, convolution
+      groups (1: full E -> E conv; E: depthwise) and offset groups.
+    stmm_grids: sampling grid per merge stage, "frame" (h x w per frame) or
+      "time_width" (T x w per row).
+    stmm_sample_from: "stream" (deform the running stream, the paper's DCN(y_u)) or
+      "kind" (deform the incoming kind).
+    ca_reduction: channel-attention channel MLP D -> D / ca_reduction -> D.
+    ca_frame_hidden: channel-attention frame MLP T -> hidden -> T (None: 2 T).
+    gate_kernel: the gate stream's depthwise conv (k x k per frame).
+    mlp_ratio: FFN hidden = mlp_ratio * D.
+    window: WSTS window (wh, ww) (paper: 8 x 6 at 64 x 48 features).
+    norm_eps: LayerNorm epsilon everywhere.
+    temporal_init_std: std of the learnable temporal embedding's normal init.
+    dtype: compute dtype ("float32" or "bfloat16"); parameters are float32 and the
+      scans and DCN sampling run in float32.
+    impl, chunk_size: ``ops.selective_scan`` implementation and chunk size.
+    remat: recompute each block in the backward pass (less activation memory).
+  """
+
+  backbone: str = "vitpose_b"
+  num_frames: int = 5
+  in_channels: int = 256
+  num_keypoints: int = 17
+  dim: int = 128
+  expand: float = 1.0
+  d_state: int = 16
+  dt_rank: int | None = None
+  num_gsm: int = 4
+  num_lrm: int = 2
+  routes: tuple[str, ...] = ROUTE_KINDS
+  restart_routes: bool = False
+  stmm: bool = True
+  stmm_kernel: int = 3
+  stmm_groups: int = 1
+  stmm_offset_groups: int = 1
+  stmm_grids: tuple[str, ...] = ("frame", "frame")
+  stmm_sample_from: str = "stream"
+  ca_reduction: int = 4
+  ca_frame_hidden: int | None = None
+  gate_kernel: int = 3
+  mlp_ratio: float = 4.0
+  window: tuple[int, int] = (8, 6)
+  norm_eps: float = 1e-6
+  temporal_init_std: float = 0.02
+  dtype: str = "float32"
+  impl: str = "auto"
+  chunk_size: int | None = None
+  remat: bool = False
+
+  def __post_init__(self):
+    object.__setattr__(self, "routes", tuple(self.routes))
+    object.__setattr__(self, "stmm_grids", tuple(self.stmm_grids))
+    object.__setattr__(self, "window", tuple(int(a) for a in self.window))
+    object.__setattr__(self, "dtype", compute_dtype_name(self.dtype,
+                                                         "GLSMambaConfig: dtype"))
+    bad = [k for k in self.routes if k not in ROUTE_KINDS]
+    if not self.routes or bad or len(set(self.routes)) != len(self.routes):
+      raise ValueError(f"GLSMambaConfig: routes must be distinct kinds from "
+                       f"{ROUTE_KINDS}, at least one, got {self.routes}")
+    positive = dict(num_frames=self.num_frames, in_channels=self.in_channels,
+                    num_keypoints=self.num_keypoints, dim=self.dim,
+                    d_state=self.d_state, stmm_kernel=self.stmm_kernel,
+                    gate_kernel=self.gate_kernel, ca_reduction=self.ca_reduction)
+    for name, v in positive.items():
+      if not isinstance(v, int) or v < 1:
+        raise ValueError(f"GLSMambaConfig: {name} must be a positive int, got {v!r}")
+    for name in ("stmm_kernel", "gate_kernel"):
+      if getattr(self, name) % 2 == 0:
+        raise ValueError(f"GLSMambaConfig: {name} must be odd, got "
+                         f"{getattr(self, name)}")
+    if self.num_gsm < 0 or self.num_lrm < 0 or self.num_gsm + self.num_lrm < 1:
+      raise ValueError(f"GLSMambaConfig: need num_gsm, num_lrm >= 0 and at least one "
+                       f"block, got {self.num_gsm} and {self.num_lrm}")
+    if self.expand <= 0 or self.mlp_ratio <= 0:
+      raise ValueError(f"GLSMambaConfig: expand and mlp_ratio must be > 0, got "
+                       f"{self.expand} and {self.mlp_ratio}")
+    e = self.inner
+    if e % self.stmm_groups or e % self.stmm_offset_groups:
+      raise ValueError(f"GLSMambaConfig: stmm_groups ({self.stmm_groups}) and "
+                       f"stmm_offset_groups ({self.stmm_offset_groups}) must divide "
+                       f"E = expand * dim = {e}")
+    if any(g not in STMM_GRIDS for g in self.stmm_grids) or (
+        len(self.stmm_grids) < len(self.routes) - 1):
+      raise ValueError(f"GLSMambaConfig: stmm_grids needs one of {STMM_GRIDS} per "
+                       f"merge stage ({len(self.routes) - 1}), got {self.stmm_grids}")
+    if self.stmm_sample_from not in STMM_SOURCES:
+      raise ValueError(f"GLSMambaConfig: stmm_sample_from must be one of "
+                       f"{STMM_SOURCES}, got {self.stmm_sample_from!r}")
+    if len(self.window) != 2 or min(self.window) < 1:
+      raise ValueError(f"GLSMambaConfig: window must be (wh, ww) >= 1, got "
+                       f"{self.window}")
+    impls = ("auto",) + available_impls()
+    if self.impl not in impls:
+      raise ValueError(f"GLSMambaConfig: impl must be one of {impls}, got "
+                       f"{self.impl!r}")
+
+  @property
+  def inner(self) -> int:
+    """E, the scan width."""
+    return int(self.expand * self.dim)
+
+
+def sincos_2d(height: int, width: int, dim: int) -> np.ndarray:
+  """Fixed (h, w, dim) sine-cosine embedding (MAE's): dim / 2 channels per axis.
+
+  Channels [0, dim/4) sin(y w_i), [dim/4, dim/2) cos(y w_i), then the same for x, with
+  w_i = 10000^(-i / (dim / 4)); dims not divisible by 4 are zero-padded.
+  """
+  q = dim // 4
+  omega = 1.0 / 10000 ** (np.arange(q, dtype=np.float64) / max(q, 1))
+  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+  parts = []
+  for pos in (ys, xs):
+    angle = pos[..., None] * omega
+    parts += [np.sin(angle), np.cos(angle)]
+  emb = np.concatenate(parts, axis=-1)
+  emb = np.pad(emb, ((0, 0), (0, 0), (0, dim - emb.shape[-1])))
+  return emb.astype(np.float32)
+
+
+class GLSMambaBlock(nnx.Module):
+  """One GSM block (``local=False``) or LRM block (``local=True``); see the module doc."""
+
+  def __init__(self, c: GLSMambaConfig, *, local: bool, rngs: nnx.Rngs):
+    dtype = jnp.dtype(c.dtype)
+    d, e = c.dim, c.inner
+    self.local = local
+    ln = lambda n: torch_init.layer_norm(n, epsilon=c.norm_eps, dtype=dtype, rngs=rngs)
+    self.norm1 = ln(d)
+    self.attention = None if local else ChannelAttention(
+        d, c.num_frames, reduction=c.ca_reduction, frame_hidden=c.ca_frame_hidden,
+        dtype=dtype, rngs=rngs)
+    self.in_proj = torch_init.linear(d, e, use_bias=False, dtype=dtype, rngs=rngs)
+    self.main_norm = ln(e)
+    scan = dict(d_state=c.d_state, dt_rank=c.dt_rank, impl=c.impl,
+                chunk_size=c.chunk_size, rngs=rngs)
+    if local:
+      self.wsts = WSTS(e, c.window, **scan)
+    else:
+      self.sts6d = STS6D(e, c.routes, restart=c.restart_routes, **scan)
+      self.stmm = STMM(e, c.routes, kernel_size=c.stmm_kernel, groups=c.stmm_groups,
+                       offset_groups=c.stmm_offset_groups, grids=c.stmm_grids,
+                       sample_from=c.stmm_sample_from, dtype=dtype, rngs=rngs
+                       ) if c.stmm and len(c.routes) > 1 else None
+    self.gate_proj = torch_init.linear(d, e, use_bias=False, dtype=dtype, rngs=rngs)
+    self.gate_conv = torch_init.conv2d(e, e, c.gate_kernel, groups=e, dtype=dtype,
+                                       rngs=rngs)
+    self.gate_norm = ln(e)
+    self.out_proj = torch_init.linear(e, d, use_bias=False, dtype=dtype, rngs=rngs)
+    self.norm2 = ln(d)
+    self.mlp = Mlp(d, int(c.mlp_ratio * d), dtype=dtype, rngs=rngs)
+
+  def mixer(self, u: jax.Array) -> jax.Array:
+    """(B, T, h, w, D) normalised -> (B, T, h, w, D)."""
+    b, t, h, w, _ = u.shape
+    main = u if self.attention is None else self.attention(u)
+    main = jax.nn.silu(self.main_norm(self.in_proj(main)))
+    if self.local:
+      y = self.wsts(main)
+    else:
+      ys = self.sts6d(main)
+      y = self.stmm(ys) if self.stmm is not None else sum(ys.values())
+    gate = self.gate_proj(u)
+    gate = self.gate_conv(gate.reshape(b * t, h, w, -1)).reshape(gate.shape)
+    gate = jax.nn.silu(self.gate_norm(gate))
+    return self.out_proj(y.astype(gate.dtype) * gate)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = x + self.mixer(self.norm1(x)).astype(x.dtype)
+    return x + self.mlp(self.norm2(x)).astype(x.dtype)
+
+
+class GLSMamba(nnx.Module):
+  """Features (B, T, h, w, in_channels) -> heatmaps (B, h, w, K) of the centre frame."""
+
+  def __init__(self, config: GLSMambaConfig = GLSMambaConfig(), *, rngs: nnx.Rngs):
+    c = self.config = config
+    dtype = jnp.dtype(c.dtype)
+    self.embed = torch_init.linear(c.in_channels, c.dim, dtype=dtype, rngs=rngs)
+    self.temporal_embed = nnx.Param(c.temporal_init_std * jax.random.normal(
+        rngs.params(), (c.num_frames, c.dim), jnp.float32))
+    self.gsm_blocks = nnx.List([GLSMambaBlock(c, local=False, rngs=rngs)
+                                for _ in range(c.num_gsm)])
+    self.lrm_blocks = nnx.List([GLSMambaBlock(c, local=True, rngs=rngs)
+                                for _ in range(c.num_lrm)])
+    self.head_norm = torch_init.layer_norm(c.dim, epsilon=c.norm_eps, dtype=dtype,
+                                           rngs=rngs)
+    self.head = torch_init.conv2d(c.dim, c.num_keypoints, 3, dtype=dtype, rngs=rngs)
+
+  def check_input(self, x: Any) -> None:
+    """Raises a ValueError saying what is wrong with a (B, T, h, w, C) feature clip."""
+    c = self.config
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != 5:
+      raise ValueError(f"GLSMamba: expected features (B, T, h, w, C) = (B, "
+                       f"{c.num_frames}, h, w, {c.in_channels}), got shape {shape}")
+    _, t, h, w, ch = shape
+    if t != c.num_frames:
+      raise ValueError(f"GLSMamba: the model was built for T = {c.num_frames} frames "
+                       f"(channel attention and temporal embedding), got {t} (input "
+                       f"shape {shape}); build it with num_frames={t}")
+    if ch != c.in_channels:
+      raise ValueError(f"GLSMamba: the model takes {c.in_channels} feature channels, "
+                       f"got {ch} (input shape {shape}); build it with in_channels={ch}")
+    if c.num_lrm and (h % c.window[0] or w % c.window[1]):
+      raise ValueError(f"GLSMamba: the {h}x{w} feature map is not a multiple of the "
+                       f"LRM window {c.window[0]}x{c.window[1]}; pass window=... or "
+                       "resize the features")
+    if (not isinstance(x, jax.core.Tracer) and hasattr(x, "dtype")
+        and jnp.issubdtype(x.dtype, jnp.floating)
+        and not np.all(np.isfinite(np.asarray(x, np.float32)))):
+      raise ValueError("GLSMamba: the features hold NaN or infinite values, which "
+                       "would make every heatmap NaN")
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """(B, T, h, w, in_channels) -> (B, h, w, num_keypoints) float32."""
+    self.check_input(x)
+    c = self.config
+    dtype = jnp.dtype(c.dtype)
+    _, t, h, w, _ = x.shape
+    pos = jnp.asarray(sincos_2d(h, w, c.dim), dtype)
+    x = self.embed(x.astype(dtype)) + pos + self.temporal_embed[...][
+        :, None, None, :].astype(dtype)
+    for block in list(self.gsm_blocks) + list(self.lrm_blocks):
+      if c.remat:  # Functional, so that jax.checkpoint sees plain arrays.
+        graphdef, state = nnx.split(block)
+        run = jax.checkpoint(lambda state, x, g=graphdef: nnx.merge(g, state)(x))
+        x = run(state, x)
+      else:
+        x = block(x)
+    x = jnp.sum(self.head_norm(x).astype(jnp.float32), axis=1)  # (B, h, w, D)
+    return self.head(x.astype(dtype)).astype(jnp.float32)
+
+
+def glsmamba_config(**overrides: Any) -> GLSMambaConfig:
+  """GLSMamba-B (on ViTPose-B features): our default sizes (models/README.md)."""
+  return GLSMambaConfig(**overrides)
+
+
+__all__ = ["GLSMamba", "GLSMambaBlock", "GLSMambaConfig", "glsmamba_config",
+           "sincos_2d"]
+
