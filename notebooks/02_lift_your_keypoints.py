@@ -148,7 +148,7 @@ for key in result.files:
   print(f"{key:16s} {result[key].shape} {result[key].dtype}")
 print("frames detected:", int(result["detected"].sum()), "of", len(result["frames"]))
 error = metrics.mpjpe(result["poses_3d_mm"], person["poses_3d_mm"][result["frames"]])
-print(f"MPJPE against the synthetic ground truth: {float(error):.1f} mm")
+print(f"MPJPE against the synthetic ground truth: {float(error.mean()):.1f} mm")
 
 # %% [markdown]
 # ## The same from an `.npy` array
