@@ -18,6 +18,7 @@ import pytest
 jupytext = pytest.importorskip("jupytext", reason="needs the 'test' extra")
 nbclient = pytest.importorskip("nbclient", reason="needs the 'test' extra")
 nbformat = pytest.importorskip("nbformat", reason="needs the 'test' extra")
+pytest.importorskip("ipykernel", reason="needs the 'test' extra")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCES = sorted((REPO_ROOT / "notebooks").glob("[0-9]*.py"))
@@ -55,6 +56,7 @@ def _outputs(nb, kind):
           if kind in o.get("data", {}) or kind in o.get("text", "")]
 
 
+@pytest.mark.slow
 def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   work = tmp_path / "work"
   work.mkdir()
