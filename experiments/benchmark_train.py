@@ -13,7 +13,8 @@ from sasmamba_jax import cli
 from sasmamba_jax import models
 from sasmamba_jax.benchmarking import train_step as benchmark
 
-_MODELS = flags.DEFINE_list("models", list(models.MODEL_NAMES), "Models to run.")
+_MODELS = flags.DEFINE_list("models", list(models.names("lifter")),
+                            "Models to run (pose lifters).")
 _BATCH = flags.DEFINE_integer("batch", 16, "Clips per step (global).")
 _FRAMES = flags.DEFINE_integer("frames", 243, "Frames per clip (T).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed steps per model.")

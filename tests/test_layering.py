@@ -1,7 +1,7 @@
 """The one-way flow of the house (README, Architecture), enforced on every module.
 
 Each package may import itself and the packages listed for it; anything else is an
-upward (or sideways) import. Leaves (skeletons, metrics) import no package module.
+upward (or sideways) import. Leaves (skeletons, metrics, imaging) import no package module.
 """
 
 import ast
@@ -16,26 +16,30 @@ ALLOWED = {
     "version": set(),
     "skeletons": set(),
     "metrics": set(),
+    "imaging": set(),
     "ops": set(),
     "nn": {"ops"},
     "models": {"nn", "ops", "skeletons"},
-    "datasets": {"skeletons"},
+    "datasets": {"skeletons", "imaging"},
     "evaluation": {"metrics", "skeletons"},
     "checkpoints": {"models", "nn", "ops", "skeletons", "version"},
+    "topdown": {"imaging", "models", "nn", "ops", "skeletons", "checkpoints",
+                "evaluation", "metrics", "version"},
     "tasks": {"models", "nn", "ops", "datasets", "evaluation", "metrics",
-              "skeletons"},
+              "skeletons", "imaging"},
     "train": {"tasks", "models", "nn", "ops", "datasets", "evaluation", "metrics",
-              "skeletons", "checkpoints"},
-    "benchmarking": {"inference", "export", "viz", "train", "tasks", "models", "nn",
-                     "ops", "datasets",
-                     "evaluation", "metrics", "skeletons", "checkpoints"},
+              "skeletons", "checkpoints", "imaging"},
+    "benchmarking": {"inference", "export", "viz", "topdown", "train", "tasks",
+                     "models", "nn", "ops", "datasets", "evaluation", "metrics",
+                     "skeletons", "checkpoints", "imaging"},
     "cli": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-            "metrics", "skeletons", "checkpoints"},
+            "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
     "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-               "metrics", "skeletons", "checkpoints"},
+               "metrics", "skeletons", "checkpoints", "imaging"},
     "viz": {"skeletons"},
-    "inference": {"export", "viz", "train", "tasks", "models", "nn", "ops",
-                  "datasets", "evaluation", "metrics", "skeletons", "checkpoints"},
+    "inference": {"export", "viz", "topdown", "train", "tasks", "models", "nn", "ops",
+                  "datasets", "evaluation", "metrics", "skeletons", "checkpoints",
+                  "imaging"},
 }
 
 

@@ -1,8 +1,10 @@
-"""Benchmarks: the selective scan, the models, the train step (see README.md here).
+"""Benchmarks: the selective scan, the models, the train step, 2D pose, data, lifting.
 
 ``common`` holds the shared helpers (timing, memory, environment, tables, JSON
-results); ``scan``, ``models`` and ``train_step`` are run by
-``python -m experiments.benchmark_scan | benchmark_models | benchmark_train``.
+results); ``scan``, ``models``, ``train_step``, ``vitpose``, ``topdown``,
+``video_pipeline`` and ``lifting`` are run by ``python -m experiments.benchmark_scan |
+benchmark_models | benchmark_train | benchmark_vitpose | benchmark_topdown |
+benchmark_video_pipeline | benchmark_lift`` (see README.md here).
 """
 
 from sasmamba_jax.benchmarking.common import RESULTS_DIR

@@ -1,4 +1,8 @@
-"""Official PoseMamba / SasMamba PyTorch weights <-> ``MambaLifter``.
+"""Official PoseMamba / SasMamba PyTorch weights <-> ``MambaLifter``; ViTPose too.
+
+ViTPose state dicts (official, mmpose 1.x, Hugging Face) are recognised by their keys
+and handled by ``checkpoints/vitpose.py``; ``load_official`` and ``to_official``
+dispatch to it.
 
 ``load_official(source)`` reads a state dict (torch zip file, its unpacked folder,
 ``.npz`` or an in-memory mapping), infers the architecture from the tensors, checks
@@ -23,10 +27,13 @@ import numpy as np
 from flax import nnx
 
 from sasmamba_jax import skeletons
+from sasmamba_jax.checkpoints import vitpose as vitpose_weights
 from sasmamba_jax.checkpoints.torch_pickle import CheckpointError
 from sasmamba_jax.checkpoints.torch_pickle import read_torch_file
 from sasmamba_jax.models.mamba_lifter import LifterConfig
 from sasmamba_jax.models.mamba_lifter import MambaLifter
+from sasmamba_jax.models.vitpose import ViTPose
+from sasmamba_jax.models.vitpose import ViTPoseConfig
 
 PathLike = str | pathlib.Path
 
@@ -102,12 +109,15 @@ def _params_by_path(model: MambaLifter) -> dict[tuple[Any, ...], Any]:
           nnx.to_flat_state(nnx.state(model, nnx.Param))}
 
 
-def to_official(model: MambaLifter) -> dict[str, np.ndarray]:
+def to_official(model: MambaLifter | ViTPose) -> dict[str, np.ndarray]:
   """The model's parameters as an official state dict (names, layouts; float32).
 
   Also maps anything stored in the parameters' place, e.g. gradients merged into a
-  copy of the model, to the official layout.
+  copy of the model, to the official layout. A ViTPose gives the official (mmpose
+  0.x) names, BatchNorm statistics included (``checkpoints.vitpose.to_official``).
   """
+  if isinstance(model, ViTPose):
+    return vitpose_weights.to_official(model)
   if not isinstance(model, MambaLifter):
     raise TypeError(f"to_official: expected a PoseMamba / SasMamba MambaLifter, got "
                     f"{type(model).__name__}")
@@ -132,8 +142,10 @@ def read_state_dict(source: PathLike | Mapping[str, Any]) -> dict[str, np.ndarra
 
   Args:
     source: a torch zip checkpoint (``.pth`` etc.) or its unpacked folder, a ``.npz``
-      keyed by official names, or a mapping. A mapping or file whose top level holds
-      ``model_pos`` (PoseMamba), ``model`` (SasMamba) or ``state_dict`` is unwrapped.
+      keyed by official names, a ``.safetensors`` file or a folder holding
+      ``model.safetensors`` (Hugging Face), or a mapping. A mapping or file whose top
+      level holds ``model_pos`` (PoseMamba), ``model`` (SasMamba) or ``state_dict``
+      is unwrapped.
 
   Returns:
     {official name: array}; a ``module.`` prefix on every key is removed.
@@ -142,7 +154,11 @@ def read_state_dict(source: PathLike | Mapping[str, Any]) -> dict[str, np.ndarra
   if isinstance(source, (str, pathlib.Path)):
     path = pathlib.Path(source)
     what = str(path)
-    if path.suffix == ".npz" and path.is_file():
+    if path.is_dir() and (path / "model.safetensors").is_file():
+      path = path / "model.safetensors"
+    if path.suffix == ".safetensors" and path.is_file():
+      obj = _read_safetensors(path)
+    elif path.suffix == ".npz" and path.is_file():
       try:
         with np.load(path, allow_pickle=False) as f:
           obj = {k: f[k] for k in f.files}
@@ -172,14 +188,27 @@ def read_state_dict(source: PathLike | Mapping[str, Any]) -> dict[str, np.ndarra
   return state
 
 
+def _read_safetensors(path: pathlib.Path) -> dict[str, np.ndarray]:
+  from safetensors import SafetensorError  # pylint: disable=g-import-not-at-top
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  try:
+    return load_file(str(path))
+  except (SafetensorError, OSError, ValueError) as e:
+    raise CheckpointError(f"{path}: unreadable safetensors file ({e})") from e
+
+
 def _shape(state: Mapping[str, Any], key: str) -> tuple[int, ...]:
   if key not in state:
     raise CheckpointError(f"not a PoseMamba / SasMamba state dict: missing key {key!r}")
   return tuple(np.shape(state[key]))
 
 
-def infer_config(state: Mapping[str, Any], **overrides: Any) -> LifterConfig:
+def infer_config(state: Mapping[str, Any], **overrides: Any
+                 ) -> LifterConfig | ViTPoseConfig:
   """Reads the architecture off an official state dict's tensor shapes.
+
+  A ViTPose state dict (any layout) gives a ``ViTPoseConfig``
+  (``checkpoints.vitpose.infer_config``); the rest of this docstring is the lifters'.
 
   Args:
     state: {official name: array}.
@@ -192,6 +221,9 @@ def infer_config(state: Mapping[str, Any], **overrides: Any) -> LifterConfig:
     stride gathers), with dim, depth, frames, joints, input channels, MLP ratio,
     state size, dt rank, expansion and conv kernel taken from the tensors.
   """
+  if vitpose_weights.detect_format(state):
+    official, _ = vitpose_weights.to_official_names(state, strict=False)
+    return vitpose_weights.infer_config(official, **overrides)
   dim, in_channels = _shape(state, "Spatial_patch_to_embedding.weight")
   _, num_joints, _ = _shape(state, "Spatial_pos_embed")
   _, num_frames, _ = _shape(state, "Temporal_pos_embed")
@@ -253,8 +285,13 @@ def _to_float32(key: str, value: Any) -> np.ndarray:
 
 
 def load_official(source: PathLike | Mapping[str, Any], *, strict: bool = True,
-                  seed: int = 0, **overrides: Any) -> MambaLifter:
+                  seed: int = 0, **overrides: Any) -> MambaLifter | ViTPose:
   """Builds a ``MambaLifter`` holding official PoseMamba or SasMamba weights.
+
+  ViTPose weights (official ``.pth``, the mmpose 1.x re-release, Hugging Face
+  safetensors) give a ``ViTPose`` instead (``checkpoints.vitpose.load``; overrides
+  are ``ViTPoseConfig`` fields, e.g. ``num_heads``, ``image_size``, ``dtype``,
+  ``frozen``).
 
   Args:
     source: see ``read_state_dict``: a torch checkpoint (zip or unpacked folder),
@@ -273,6 +310,9 @@ def load_official(source: PathLike | Mapping[str, Any], *, strict: bool = True,
       unexpected keys, or a tensor of the wrong shape (each named).
   """
   state = read_state_dict(source)
+  if vitpose_weights.detect_format(state):
+    return vitpose_weights.load(state, strict=strict, seed=seed, source=source,
+                                **overrides)
   config = infer_config(state, **overrides)
   # Eager construction: unlike nnx.eval_shape (whose cost grows with the square of
   # the number of layers in flax 0.12) it scales linearly, and it gives real RNG

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sasmamba_jax import models
+from sasmamba_jax.checkpoints import vitpose as vitpose_weights
 from sasmamba_jax.nn.paths import path_string
 from sasmamba_jax.version import __version__
 
@@ -69,7 +70,32 @@ def _weights(model: nnx.Module) -> dict[str, np.ndarray]:
   return out
 
 
+def _is_pose2d(config: Any) -> bool:
+  return isinstance(config, models.ViTPoseConfig)
+
+
+def _pose2d_contracts(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+  from sasmamba_jax.models import vitpose  # pylint: disable=g-import-not-at-top
+  h, w = config.image_size
+  hh, hw = config.heatmap_size()
+  inputs = {
+      "shape": ["batch", h, w, 3],
+      "dtype": "float32",
+      "normalisation": (f"RGB / 255, minus mean {list(vitpose.IMAGE_MEAN)}, divided "
+                        f"by std {list(vitpose.IMAGE_STD)}; a person crop"),
+  }
+  outputs = {
+      "shape": ["batch", hh, hw, config.num_keypoints],
+      "dtype": "float32",
+      "units": "keypoint heatmaps (COCO order for K = 17); decode with argmax + DARK "
+               "(sasmamba_jax.topdown)",
+  }
+  return inputs, outputs
+
+
 def _contracts(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+  if _is_pose2d(config):
+    return _pose2d_contracts(config)
   joints = getattr(config, "num_joints", None)
   channels = getattr(config, "in_channels", None)
   frames = getattr(config, "num_frames", None)
@@ -113,15 +139,18 @@ def _config_fields(config: Any) -> dict[str, Any]:
 
 
 def export_forward(model: nnx.Module, weights: Mapping[str, np.ndarray]
-                   ) -> tuple[bytes, str | int]:
+                   ) -> tuple[bytes, str | int | None]:
   """``jax.export`` of ``forward(weights, x)`` (eval mode), batch symbolic.
 
   Returns:
     (serialized, frames): ``frames`` is "T" when the clip length is symbolic too
     (any T, or T <= num_frames), else the fixed T = num_frames: the Mamba lifters'
     selective scan chooses its chunking from a concrete length, so their export
-    takes clips of exactly num_frames frames.
+    takes clips of exactly num_frames frames. Image models (ViTPose) take crops of
+    their configured size, any batch; ``frames`` is None.
   """
+  if _is_pose2d(model.config):
+    return _export(model, weights, symbolic_frames=False), None
   try:
     return _export(model, weights, symbolic_frames=True), "T"
   except Exception as e:  # pylint: disable=broad-except
@@ -144,6 +173,12 @@ def _export(model: nnx.Module, weights: Mapping[str, np.ndarray], *,
                        jax.tree.map(lambda v: v, rng_state))
     return merged(x, deterministic=True)
 
+  if _is_pose2d(config):  # Images of the configured crop, any batch.
+    (batch,) = jax.export.symbolic_shape("batch")
+    x = jax.ShapeDtypeStruct((batch, *config.image_size, 3), jnp.float32)
+    specs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in weights.items()}
+    return jax.export.export(jax.jit(forward), platforms=PLATFORMS)(
+        specs, x).serialize()
   max_frames = getattr(config, "num_frames", None)
   if symbolic_frames:
     constraints = (f"T <= {max_frames}",) if max_frames else ()
@@ -158,6 +193,17 @@ def _export(model: nnx.Module, weights: Mapping[str, np.ndarray], *,
   return exported.serialize()
 
 
+def _contract_lines(meta: dict[str, Any]) -> list[str]:
+  i, o = meta["input"], meta["output"]
+  if "frames" not in i:  # An image model.
+    return [f"- input: {i['shape']} float32 images; {i['normalisation']}",
+            f"- output: {o['shape']} float32, {o['units']}"]
+  return [
+      f"- input: {i['shape']} float32 ({', '.join(i['channels'])}), T from "
+      f"{i['frames']['min']} to {i['frames']['max']}; {i['normalisation']}",
+      f"- output: {o['shape']} float32, root-relative; {o['units']}"]
+
+
 def _card(meta: dict[str, Any]) -> str:
   m = meta["model"]
   metrics = meta.get("metrics") or {}
@@ -166,11 +212,7 @@ def _card(meta: dict[str, Any]) -> str:
       f"# {m['name']} (sasmamba_jax {meta['library_version']})", "",
       f"{models.describe(m['name'])}; {m['parameters']:,} parameters.", "",
       "## Contract", "",
-      f"- input: {meta['input']['shape']} float32 "
-      f"({', '.join(meta['input']['channels'])}), T from {meta['input']['frames']['min']} "
-      f"to {meta['input']['frames']['max']}; {meta['input']['normalisation']}",
-      f"- output: {meta['output']['shape']} float32, root-relative; "
-      f"{meta['output']['units']}", "",
+      *_contract_lines(meta), "",
       "## Results", "",
       ("\n".join(f"- {k}: {v:.4g}" for k, v in sorted(shown.items()))
        if shown else "- none recorded"), "",
@@ -224,7 +266,8 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
                  if metrics else None,
   }
   forward, frames = export_forward(model, weights)
-  meta["input"]["exported_forward_frames"] = frames
+  if frames is not None:
+    meta["input"]["exported_forward_frames"] = frames
   text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
   digest = hashlib.sha256(text.encode()).hexdigest()
   # Everything is written to temporary names first, then moved in place.
@@ -294,7 +337,12 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0) -> nnx.Mo
                           f"in this version ({', '.join(models.MODEL_NAMES)}); upgrade "
                           "sasmamba_jax")
   try:
-    model = models.create(name, seed=seed, **meta["model"]["config"])
+    if models.kind(name) == "pose2d":  # Fast: no initial weights drawn.
+      model = vitpose_weights.placeholder_model(
+          models.get_config(name, **meta["model"]["config"]), seed)
+      model.registry_name = name
+    else:
+      model = models.create(name, seed=seed, **meta["model"]["config"])
   except (TypeError, ValueError) as e:
     raise PretrainedError(f"{directory / CONFIG_FILE}: cannot build {name} from its "
                           f"config ({e})") from None

@@ -1,7 +1,8 @@
 """Datasets: TFDS builders (array_record, no TensorFlow needed) and grain pipelines.
 
-Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp`` and
-``synthetic_motion`` with TFDS. Typical use::
+Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp``,
+``synthetic_motion``, ``posetrack17``, ``posetrack18``, ``posetrack21``,
+``sub_jhmdb`` and ``synthetic_video_pose`` with TFDS. Typical use::
 
   from sasmamba_jax import datasets
   builder = datasets.prepare("synthetic_motion/clips_27", data_dir=DIR)
@@ -19,6 +20,9 @@ from sasmamba_jax.datasets.common import denormalize_pixels
 from sasmamba_jax.datasets.common import normalize_pixels
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack17_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack18_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack21_dataset_builder
 from sasmamba_jax.datasets.pipeline import make_eval_iterator
 from sasmamba_jax.datasets.pipeline import make_train_iterator
 from sasmamba_jax.datasets.pipeline import num_eval_batches
@@ -32,4 +36,7 @@ from sasmamba_jax.datasets.registry import prepare
 from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError
+from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
+from sasmamba_jax.datasets.synthetic_video_pose import (
+    synthetic_video_pose_dataset_builder)

@@ -9,15 +9,27 @@ import tensorflow_datasets as tfds
 
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack17_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack18_dataset_builder
+from sasmamba_jax.datasets.posetrack import posetrack21_dataset_builder
+from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
+from sasmamba_jax.datasets.synthetic_video_pose import (
+    synthetic_video_pose_dataset_builder)
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     "h36m": h36m_dataset_builder.Builder,
     "mpi_inf_3dhp": mpi_inf_3dhp_dataset_builder.Builder,
     "synthetic_motion": synthetic_motion_dataset_builder.Builder,
+    "posetrack17": posetrack17_dataset_builder.Builder,
+    "posetrack18": posetrack18_dataset_builder.Builder,
+    "posetrack21": posetrack21_dataset_builder.Builder,
+    "synthetic_video_pose": synthetic_video_pose_dataset_builder.Builder,
+    "sub_jhmdb": sub_jhmdb_dataset_builder.Builder,
 }
 # Builders that need files in a manual folder.
-NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp")
+NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp", "posetrack17", "posetrack18",
+                    "posetrack21", "sub_jhmdb")
 
 PathLike = str | pathlib.Path
 

@@ -132,12 +132,16 @@ def read_boxes(path: str | pathlib.Path, frames: Frames, *,
 
 
 def detect_2d(model: Any, frames: Frames, boxes: list[np.ndarray], *,
-              input_size: tuple[int, int] = (192, 256), flip: bool = True
+              input_size: tuple[int, int] | None = None, flip: bool = True
               ) -> Detections:
   """Runs a top-down 2D model on every box of every frame -> COCO ``Detections``.
 
+  ``input_size`` (width, height) defaults to the crop the model was built for.
   A keypoint's score is its heatmap maximum; a person's score its box score.
   """
+  if input_size is None:
+    h, w = getattr(getattr(model, "config", None), "image_size", (256, 192))
+    input_size = (int(w), int(h))
   people: list[list[Person]] = []
   for i in tqdm.tqdm(range(len(frames)), desc="2D pose", unit="frame",
                      disable=len(frames) < 50):

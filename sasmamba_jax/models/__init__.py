@@ -1,4 +1,4 @@
-"""Pose lifters: PoseMamba and SasMamba (one Flax NNX family) and the MLP baseline.
+"""Pose lifters (PoseMamba, SasMamba, the MLP baseline) and the ViTPose 2D estimator.
 
 ``create(name, **overrides)`` builds any of ``MODEL_NAMES``.
 """
@@ -15,7 +15,12 @@ from sasmamba_jax.models.registry import create
 from sasmamba_jax.models.registry import create_abstract
 from sasmamba_jax.models.registry import describe
 from sasmamba_jax.models.registry import get_config
+from sasmamba_jax.models.registry import kind
+from sasmamba_jax.models.registry import names
+from sasmamba_jax.models.vitpose import ViTPose
+from sasmamba_jax.models.vitpose import ViTPoseConfig
 
 __all__ = ["LifterConfig", "MODEL_NAMES", "MambaLifter", "MlpBaseline",
            "MlpBaselineConfig", "count_parameters", "create", "create_abstract",
-           "describe", "get_config", "posemamba_config", "sasmamba_config"]
+           "describe", "get_config", "kind", "names", "posemamba_config", "sasmamba_config", "ViTPose",
+           "ViTPoseConfig"]

@@ -1,11 +1,13 @@
-"""Model registry: ``create(name, **overrides)`` builds any registered lifter.
+"""Model registry: ``create(name, **overrides)`` builds any registered model.
 
   model = create("sasmamba")                              # official SasMamba, T <= 243
   model = create("posemamba_s", num_frames=729, dtype="bfloat16")
   model = create("sasmamba", num_joints=17, in_channels=3, num_frames=27)  # 3DHP
   model = create("mlp_baseline")
+  model = create("vitpose_b", dtype="bfloat16", frozen=True)   # 2D pose, images
 
-Every model maps (batch, T, J, in_channels) -> (batch, T, J, 3) float32 and is an
+Every lifter maps (batch, T, J, in_channels) -> (batch, T, J, 3) float32; the ViTPose
+models map images (batch, H, W, 3) -> heatmaps (batch, H/4, W/4, K) float32. Each is an
 ``nnx.Module`` in training mode (``model.eval()`` for inference).
 """
 
@@ -24,6 +26,9 @@ from sasmamba_jax.models.mamba_lifter import posemamba_config
 from sasmamba_jax.models.mamba_lifter import sasmamba_config
 from sasmamba_jax.models.mlp_baseline import MlpBaseline
 from sasmamba_jax.models.mlp_baseline import MlpBaselineConfig
+from sasmamba_jax.models.vitpose import ViTPose
+from sasmamba_jax.models.vitpose import ViTPoseConfig
+from sasmamba_jax.models.vitpose import vitpose_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,9 @@ class ModelSpec:
   #: config overrides that build the same model without while loops (XLA's cost
   #: analysis counts a loop body once), given the config and the clip length
   loop_free: Callable[[Any, int], dict[str, Any]] | None = None
+  #: what the model does: "lifter" (2D pose clip -> 3D) or "pose2d" (images ->
+  #: heatmaps); benchmarks and tools written for one kind list ``names(kind)``
+  kind: str = "lifter"
 
 
 def _lifter(make: Callable[..., LifterConfig], **defaults: Any):
@@ -76,9 +84,43 @@ _SPECS = [
               loop_free=_lifter_loop_free),
     ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
               "Martinez et al. 2017 per-frame residual MLP (width 1024, 2 stages)"),
+    # ViTPose (REFERENCE section 8): official COCO 256 x 192 configs with the classic
+    # head; drop-path rates of the official training configs.
+    ModelSpec("vitpose_s", _lifter(vitpose_config, embed_dim=384, depth=12,
+                                   num_heads=12, drop_path_rate=0.1), ViTPose,
+              "ViTPose-S, classic head (width 384, 12 blocks, 12 heads), 256 x 192",
+              kind="pose2d"),
+    ModelSpec("vitpose_b", _lifter(vitpose_config, embed_dim=768, depth=12,
+                                   num_heads=12, drop_path_rate=0.3), ViTPose,
+              "ViTPose-B, classic head (width 768, 12 blocks, 12 heads), 256 x 192",
+              kind="pose2d"),
+    ModelSpec("vitpose_l", _lifter(vitpose_config, embed_dim=1024, depth=24,
+                                   num_heads=16, drop_path_rate=0.5), ViTPose,
+              "ViTPose-L, classic head (width 1024, 24 blocks, 16 heads), 256 x 192",
+              kind="pose2d"),
+    ModelSpec("vitpose_h", _lifter(vitpose_config, embed_dim=1280, depth=32,
+                                   num_heads=16, drop_path_rate=0.55), ViTPose,
+              "ViTPose-H, classic head (width 1280, 32 blocks, 16 heads), 256 x 192",
+              kind="pose2d"),
+    # A test size (the tiny reference fixture's architecture).
+    ModelSpec("vitpose_tiny", _lifter(vitpose_config, image_size=(64, 48),
+                                      embed_dim=32, depth=2, num_heads=2,
+                                      deconv_filters=(32, 32), drop_path_rate=0.1),
+              ViTPose, "ViTPose test size (width 32, 2 blocks, 2 heads), 64 x 48",
+              kind="pose2d"),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def names(kind: str | None = None) -> tuple[str, ...]:
+  """Registered names, all or those of one ``kind`` ("lifter", "pose2d")."""
+  return tuple(s.name for s in _SPECS if kind is None or s.kind == kind)
+
+
+def kind(name: str) -> str:
+  """The ``kind`` of model ``name`` ("lifter" or "pose2d")."""
+  return _spec(name).kind
 
 
 def _spec(name: str) -> ModelSpec:
@@ -89,7 +131,8 @@ def _spec(name: str) -> ModelSpec:
                      ) from None
 
 
-def get_config(name: str, **overrides: Any) -> LifterConfig | MlpBaselineConfig:
+def get_config(name: str, **overrides: Any
+               ) -> LifterConfig | MlpBaselineConfig | ViTPoseConfig:
   """The config of model ``name`` with ``overrides`` (config fields) applied."""
   spec = _spec(name)
   try:

@@ -106,3 +106,140 @@ def fake_mpi(seed: int = 0) -> tuple[dict, dict]:
     valid = (rng.random(frames) < 0.8).astype(np.float64)
     test[sequence] = {"data_2d": data_2d, "data_3d": data_3d, "valid": valid}
   return train, test
+
+
+POSETRACK_KEYPOINTS = (
+    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def _jpeg(path: pathlib.Path, seed: int, size=(32, 24)) -> None:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
+      path, format="JPEG")
+
+
+def fake_posetrack_video(split: str, seq: int, num_frames: int, labelled: list[int],
+                         persons: int = 2, seed: int = 0, extra: dict | None = None
+                         ) -> tuple[str, dict]:
+  """One video of the PoseTrack18 release (annotation dict); frames 32 x 24 px.
+
+  Person 0 of each labelled frame has every keypoint except the ears; the last
+  person of the first labelled frame has no visible keypoint (not an example).
+  ``extra`` adds keys to every annotation (e.g. PoseTrack21's person_id).
+  """
+  rng = np.random.default_rng(seed)
+  name = f"{seq:06d}_mpii_{'train' if split == 'train' else 'test'}"
+  images, annotations = [], []
+  for t in range(num_frames):
+    image_id = 10_000_000_000 + seq * 10_000 + t
+    images.append({"id": image_id, "file_name": f"images/{split}/{name}/{t:06d}.jpg",
+                   "frame_id": image_id, "vid_id": f"{seq:06d}", "nframes": num_frames,
+                   "is_labeled": t in labelled,
+                   "ignore_regions_x": [[1, 5, 5]] if t == labelled[0] else [],
+                   "ignore_regions_y": [[1, 1, 6]] if t == labelled[0] else []})
+    if t not in labelled:
+      continue
+    for k in range(persons):
+      kp = np.concatenate([rng.uniform(2, 22, (17, 2)), np.ones((17, 1))], -1)
+      kp[[3, 4]] = 0
+      if k == persons - 1 and t == labelled[0]:
+        kp[:, 2] = 0
+      annotations.append({
+          "id": image_id * 100 + k, "image_id": image_id, "track_id": k,
+          "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
+          "bbox": [2.0, 2.0, 20.0, 20.0], "bbox_head": [5.0, 2.0, 4.0, 4.0],
+          **(extra or {})})
+  return name, {"images": images, "annotations": annotations, "categories": [
+      {"supercategory": "person", "id": 1, "name": "person",
+       "keypoints": list(POSETRACK_KEYPOINTS), "skeleton": []}]}
+
+
+def write_fake_posetrack(root: pathlib.Path, annotations_dir: str = "annotations",
+                         extra: dict | None = None, version: int = 18
+                         ) -> dict[str, list[str]]:
+  """A tiny PoseTrack-layout release: 2 train videos, 1 val video.
+
+  ``version`` 17 writes poseval's ``annolist`` files instead. Returns the video
+  names per split.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  videos = {"train": [fake_posetrack_video("train", 1, 5, [1, 2, 3], extra=extra),
+                      fake_posetrack_video("train", 2, 4, [0, 3], seed=1,
+                                           extra=extra)],
+            "val": [fake_posetrack_video("val", 3, 6, [0, 2, 4, 5], seed=2,
+                                         extra=extra)]}
+  for split, items in videos.items():
+    for name, data in items:
+      for k, image in enumerate(data["images"]):
+        _jpeg(root / image["file_name"], image["id"] % 1000)
+      path = root / annotations_dir / split / f"{name}.json"
+      path.parent.mkdir(parents=True, exist_ok=True)
+      path.write_text(json.dumps(posetrack18_to_17(data) if version == 17 else data))
+  return {split: [n for n, _ in items] for split, items in videos.items()}
+
+
+# PoseTrack18 slot of poseval joint id 0..14.
+_POSEVAL_SLOTS = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, 1, 0, 2)
+
+
+def posetrack18_to_17(data: dict) -> dict:
+  """A PoseTrack18 video dict in poseval's PoseTrack17 ``annolist`` format."""
+  annolist = []
+  for image in data["images"]:
+    rects = []
+    for ann in data["annotations"]:
+      if ann["image_id"] != image["id"]:
+        continue
+      kp = np.asarray(ann["keypoints"]).reshape(17, 3)
+      x, y, w, h = ann["bbox_head"]
+      points = [{"id": [j], "x": [float(kp[s, 0])], "y": [float(kp[s, 1])],
+                 "is_visible": [int(kp[s, 2])]}
+                for j, s in enumerate(_POSEVAL_SLOTS) if kp[s, 2] > 0]
+      rects.append({"x1": [x], "y1": [y], "x2": [x + w], "y2": [y + h],
+                    "track_id": [ann["track_id"]], "annopoints": [{"point": points}]})
+    entry = {"image": [{"name": image["file_name"]}], "annorect": rects,
+             "is_labeled": [int(image["is_labeled"])]}
+    if image["ignore_regions_x"]:
+      entry["ignore_regions"] = [
+          {"point": [{"x": [px], "y": [py]} for px, py in zip(xs, ys)]}
+          for xs, ys in zip(image["ignore_regions_x"], image["ignore_regions_y"])]
+    annolist.append(entry)
+  return {"annolist": annolist}
+
+
+def write_fake_jhmdb(root: pathlib.Path, masks: bool = True) -> None:
+  """A tiny JHMDB release: 2 actions x 2 clips of 4-5 PNG frames, 3 sub_splits.
+
+  ``pos_img`` is 1-based (2, 15, T) as in JHMDB; the first clip has a puppet mask.
+  """
+  import scipy.io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  clips = [("catch", "clip_a", 4), ("catch", "clip_b", 5), ("run", "clip_c", 4),
+           ("run", "clip_d", 4)]
+  for action, video, frames in clips:
+    folder = root / "Rename_Images" / action / video
+    folder.mkdir(parents=True)
+    for t in range(frames):
+      Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(
+          folder / f"{t + 1:05d}.png")
+    pos = rng.uniform(4, 20, (2, 15, frames))
+    mat = root / "joint_positions" / action / video
+    mat.mkdir(parents=True)
+    scipy.io.savemat(mat / "joint_positions.mat", {"pos_img": pos})
+    if masks and video == "clip_a":
+      mask = np.zeros((24, 32, frames), np.uint8)
+      mask[3:21, 5:25] = 1
+      (root / "puppet_mask" / action / video).mkdir(parents=True)
+      scipy.io.savemat(root / "puppet_mask" / action / video / "puppet_mask.mat",
+                       {"part_mask": mask})
+  (root / "sub_splits").mkdir()
+  for k in (1, 2, 3):
+    for action, names in (("catch", ("clip_a", "clip_b")), ("run", ("clip_c", "clip_d"))):
+      lines = [f"{n}.avi {1 if (i + k) % 2 else 2}" for i, n in enumerate(names)]
+      (root / "sub_splits" / f"{action}_test_split{k}.txt").write_text(
+          "\n".join(lines) + "\n")

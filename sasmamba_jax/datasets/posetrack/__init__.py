@@ -1,0 +1,1 @@
+"""PoseTrack-layout video-pose builders (posetrack18, posetrack21) and their reader."""

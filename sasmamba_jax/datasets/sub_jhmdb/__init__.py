@@ -1,0 +1,1 @@
+"""Sub-JHMDB builder (``sub_jhmdb``)."""

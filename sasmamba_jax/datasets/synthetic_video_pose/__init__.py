@@ -1,0 +1,1 @@
+"""The built-in video-pose dataset: rendered PoseTrack18-format videos."""
