@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 WORKDIR ?= runs/quickstart
 PYTEST_ARGS ?=
 
-.PHONY: train test install install-test benchmark-scan clean
+.PHONY: train test install install-test benchmark-scan notebooks clean
 
 $(VPY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sasmamba_jax needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -34,6 +34,11 @@ train: $(VENV)/.installed
 # Two pytest workers: most test time is single-threaded XLA compilation.
 test: $(VENV)/.installed-test
 	$(VPY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# Regenerates notebooks/*.ipynb (without outputs) from their jupytext sources
+# notebooks/*.py; edit the .py files. tests/test_notebooks.py checks they agree.
+notebooks: $(VENV)/.installed-test
+	$(VPY) -m jupytext --update --to ipynb notebooks/[0-9]*.py
 
 benchmark-scan: $(VENV)/.installed
 	$(VPY) -m experiments.benchmark_scan

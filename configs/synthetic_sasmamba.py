@@ -11,12 +11,19 @@ Expected: P1 134.8 mm, P2 98.9 mm, against 235.5 / 164.8 mm for
 Measured 2026-12-02 on an idle 2-core CPU machine: 10.9 min for ``make train`` from a
 fresh clone (venv from the pip cache and dataset build included); an earlier 2-core
 machine did it in 6.7 min.
+
+Arg "smoke" (``configs/synthetic_sasmamba.py:smoke``, the notebooks' smoke mode): the
+same pipeline shrunk to seconds of work, on ``synthetic_motion/tiny`` with one pair
+and 4 steps; its numbers mean nothing.
 """
 
 from sasmamba_jax.train.config import base_config
 
 
-def get_config():
+def get_config(arg: str = ""):
+  if arg not in ("", "smoke"):
+    raise ValueError(f"configs/synthetic_sasmamba.py takes no argument or 'smoke', "
+                     f"got {arg!r}")
   c = base_config("lifting_3d")
   c.dataset.name = "synthetic_motion/clips_27"
   c.dataset.prepare_if_missing = True
@@ -34,4 +41,12 @@ def get_config():
   c.log_every_steps = 20
   c.eval_every_steps = 400
   c.early_stop_patience = 0
+  if arg == "smoke":
+    c.dataset.name = "synthetic_motion/tiny"
+    c.model.kwargs.depth = 1
+    c.batch_size = 8
+    c.eval_batch_size = 16
+    c.max_steps = 4
+    c.log_every_steps = 1
+    c.eval_every_steps = 4
   return c

@@ -229,6 +229,31 @@ def coco_to_h36m(keypoints: np.ndarray) -> np.ndarray:
   return to_h36m(keypoints, "coco")
 
 
+
+# COCO-17 joint -> the H36M-17 joint it is taken from (eyes and ears: the head).
+_H36M_FOR_COCO = (9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3)
+
+
+def h36m_to_coco(keypoints: Any) -> np.ndarray:
+  """H36M-17 -> COCO-17, what a COCO detector would report for the same person.
+
+  Shoulders, elbows, wrists, hips, knees, ankles and the nose are copied. H36M has
+  no eyes nor ears: all four are put on its head joint, so that ``coco_to_h36m``
+  (head = mid-eyes) gives the head back exactly; the joints it builds (pelvis,
+  spine, thorax) come back as the mid-points of hips and shoulders. Used to write
+  COCO-format files from H36M-order poses (demos, tests).
+
+  Args:
+    keypoints: (..., 17, C) in H36M order, any C (x, y[, confidence]).
+
+  Returns:
+    (..., 17, C) float32 in COCO order.
+  """
+  keypoints = np.asarray(keypoints, dtype=np.float32)
+  _check_joints(keypoints, H36M, "h36m_to_coco")
+  return keypoints[..., list(_H36M_FOR_COCO), :].copy()
+
+
 # Joint gathers of the direction-0 scan of PoseMamba and SasMamba (REFERENCE sections
 # 2 and 3): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
 # gather is a (J,) index array with ``gathered[..., j, :] = x[..., g[j], :]``.

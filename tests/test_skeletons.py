@@ -188,3 +188,19 @@ def test_to_h36m_from_every_detector_layout():
     skeletons.to_h36m(coco, "body18")
   with pytest.raises(ValueError, match=r"\(\.\.\., 26, 2\) or \(\.\.\., 26, 3\)"):
     skeletons.to_h36m(coco, "halpe26")
+
+
+def test_h36m_to_coco_round_trips_the_detected_joints():
+  rng = np.random.default_rng(0)
+  h36m = rng.normal(size=(3, 17, 3)).astype(np.float32)
+  coco = skeletons.h36m_to_coco(h36m)
+  names = skeletons.COCO.joint_names
+  assert coco[:, names.index("left_wrist")].tolist() == h36m[:, 13].tolist()
+  assert coco[:, names.index("right_ankle")].tolist() == h36m[:, 3].tolist()
+  back = skeletons.coco_to_h36m(coco)
+  built = [0, 7, 8]  # pelvis, spine, thorax: mid-points in COCO
+  kept = [j for j in range(17) if j not in built]
+  np.testing.assert_array_equal(back[:, kept], h36m[:, kept])  # head included
+  np.testing.assert_allclose(back[:, 0], (h36m[:, 1] + h36m[:, 4]) / 2, rtol=1e-6)
+  with pytest.raises(ValueError, match="h36m_to_coco: expected"):
+    skeletons.h36m_to_coco(np.zeros((3, 16, 2)))

@@ -93,7 +93,11 @@ def put(tree: Any, shardings: Any) -> Any:
   """
   def one(x, s):
     if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(s, x.ndim):
-      return x  # Already placed (e.g. by create_sharded): no host round trip.
+      # Already placed (e.g. by create_sharded): no host round trip. An eagerly
+      # built single-device array is relabelled with the mesh sharding (no copy):
+      # jit keys its cache on it, and the train step's outputs carry the mesh, so
+      # the first and later steps would otherwise compile twice.
+      return x if x.sharding == s else jax.device_put(x, s)
     if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
       return jax.device_put(x, s)
     x = np.asarray(x)

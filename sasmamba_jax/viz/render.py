@@ -66,8 +66,9 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
                   images: Callable[[int], np.ndarray | None] | None = None,
                   filled: np.ndarray | None = None, azimuth_deg: float = 45.0,
                   skeleton: skeletons.Skeleton = skeletons.H36M,
-                  progress: Callable[[int], None] | None = None) -> list[Image.Image]:
-  """One picture per frame: 2D input | 3D pose, each ``panel`` pixels high.
+                  progress: Callable[[int], None] | None = None,
+                  reference_3d: np.ndarray | None = None) -> list[Image.Image]:
+  """One picture per frame: 2D input | 3D pose [| reference], ``panel`` px high.
 
   Args:
     poses_3d: (F, J, 3) root-relative 3D poses (any unit).
@@ -79,6 +80,8 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
     filled: (F, J) bool, joints drawn faded (filled, not detected).
     azimuth_deg: view direction of the 3D half.
     progress: called with 1 after each frame (a progress bar's ``update``).
+    reference_3d: (F, J, 3) root-relative poses (e.g. the ground truth) drawn in
+      a third panel, at the same scale and view as ``poses_3d``.
 
   Returns:
     F ``PIL.Image`` pictures.
@@ -90,18 +93,27 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
     raise VizError(f"render_frames: expected (F, J, 3) poses and (F, J, 2) "
                    f"keypoints of the same F, J; got {poses_3d.shape} and "
                    f"{keypoints_2d.shape}")
-  if not (np.all(np.isfinite(poses_3d)) and np.all(np.isfinite(keypoints_2d))):
+  if reference_3d is not None:
+    reference_3d = np.asarray(reference_3d, np.float64)
+    if reference_3d.shape != poses_3d.shape:
+      raise VizError(f"render_frames: reference_3d has shape {reference_3d.shape}, "
+                     f"poses_3d {poses_3d.shape}; they must match")
+  if not (np.all(np.isfinite(poses_3d)) and np.all(np.isfinite(keypoints_2d))
+          and (reference_3d is None or np.all(np.isfinite(reference_3d)))):
     raise VizError("render_frames: the poses hold NaN or infinite values")
   width, height = (float(v) for v in image_size)
   left_w = max(1, int(round(panel * width / height)))
   scale_2d = panel / height
   view = project_3d(poses_3d, azimuth_deg)
-  extent = np.abs(view).max() or 1.0
+  ref_view = None if reference_3d is None else project_3d(reference_3d, azimuth_deg)
+  extent = max(np.abs(view).max(),
+               0.0 if ref_view is None else np.abs(ref_view).max()) or 1.0
   scale_3d = 0.45 * panel / extent
   line = max(1, panel // 128)
   out = []
   for f in range(poses_3d.shape[0]):
-    canvas = Image.new("RGB", (left_w + panel, panel), _BACKGROUND)
+    panels = 1 if ref_view is None else 2
+    canvas = Image.new("RGB", (left_w + panels * panel, panel), _BACKGROUND)
     frame = images(f) if images is not None else None
     if frame is not None:
       canvas.paste(Image.fromarray(np.asarray(frame, np.uint8)).convert("RGB").resize(
@@ -111,6 +123,10 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
     _draw(draw, keypoints_2d[f] * scale_2d, skeleton, line, fade)
     draw.line([(left_w, 0), (left_w, panel)], fill=(80, 80, 80))
     _draw(draw, view[f] * scale_3d + [left_w + panel / 2, panel / 2], skeleton, line)
+    if ref_view is not None:
+      x0 = left_w + panel
+      draw.line([(x0, 0), (x0, panel)], fill=(80, 80, 80))
+      _draw(draw, ref_view[f] * scale_3d + [x0 + panel / 2, panel / 2], skeleton, line)
     out.append(canvas)
     if progress is not None:
       progress(1)

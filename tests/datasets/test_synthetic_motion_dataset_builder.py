@@ -134,3 +134,20 @@ def test_sizes_are_configurable(tmp_path):
   assert len(train) == 1 * 9 * 4 * 4 and len(test) == 2 * 9 * 4 * 2
   assert train[0]["input_2d"].shape == (9, 17, 3)
   assert {test[i]["source"].decode()[:4] for i in range(len(test))} == {"s_02", "s_03"}
+
+
+def test_sample_sequence_is_detector_like_2d_with_its_3d_truth():
+  seq = sm.sample_sequence("waving", 20, camera=1, seed=3)
+  w, h = seq["image_size"]
+  assert seq["keypoints_2d"].shape == (20, 17, 3) and seq["fps"] == 50
+  assert 0 < seq["keypoints_2d"][..., 0].mean() < w
+  assert 0 < seq["keypoints_2d"][..., 1].mean() < h
+  assert np.all(seq["poses_3d"][:, skeletons.H36M.root] == 0)
+  # Units: half image widths -> pixels -> millimetres.
+  np.testing.assert_allclose(
+      seq["poses_3d"] * w / 2 * seq["mm_per_pixel"][:, None, None],
+      seq["poses_3d_mm"], rtol=1e-4, atol=1e-2)
+  again = sm.sample_sequence("waving", 20, camera=1, seed=3)
+  np.testing.assert_array_equal(again["keypoints_2d"], seq["keypoints_2d"])
+  with pytest.raises(ValueError, match="unknown family 'dancing'"):
+    sm.sample_sequence("dancing")

@@ -14,6 +14,7 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("h36m_posemamba.py", "l"), ("h36m_posemamba.py", "x"),
            ("h36m_posemamba.py", "l,gt"), ("mpi_inf_3dhp_sasmamba.py", None),
            ("mpi_inf_3dhp_sasmamba.py", "81"), ("synthetic_sasmamba.py", None),
+           ("synthetic_sasmamba.py", "smoke"),
            ("synthetic_mlp_baseline.py", None)]
 
 

@@ -36,3 +36,18 @@ def test_single_process_helpers():
   np.testing.assert_array_equal(sharding.local_rows(x, mesh), np.arange(6.0).reshape(3, 2))
   assert sharding.all_gather_bytes(b"abc") == [b"abc"]
   assert sharding.all_sum(5) == 5
+
+
+def test_put_relabels_single_device_arrays_so_a_step_compiles_once():
+  # An eagerly built model lives on a single-device sharding; put() must hand the
+  # train step the mesh sharding its outputs carry, or jit compiles it twice.
+  mesh = sharding.make_mesh()
+  repl = sharding.replicated(mesh)
+  x = jax.numpy.arange(4.0)  # single-device, as an eager model build leaves it
+  placed = sharding.put({"w": x}, {"w": repl})["w"]
+  assert placed.sharding == repl
+  np.testing.assert_array_equal(np.asarray(placed), np.arange(4.0))
+  step = jax.jit(lambda w: w + 1, in_shardings=repl, out_shardings=repl)
+  out = step(step(placed))
+  assert step._cache_size() == 1  # pylint: disable=protected-access
+  np.testing.assert_array_equal(np.asarray(out), np.arange(4.0) + 2)

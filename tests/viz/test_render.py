@@ -45,3 +45,35 @@ def test_mp4_and_errors(tmp_path):
     viz.render_frames(np.full_like(p3, np.nan), p2, (100, 50))
   with pytest.raises(viz.VizError, match="same F, J"):
     viz.render_frames(p3, p2[:2], (100, 50))
+
+
+def test_reference_panel_shares_the_scale():
+  p3, p2 = _poses(3)
+  pictures = viz.render_frames(p3, p2, (100, 50), panel=64, reference_3d=p3)
+  assert pictures[0].size == (128 + 2 * 64, 64)
+  # The same poses at the same scale: the two 3D panels are identical pictures.
+  img = np.asarray(pictures[1])
+  np.testing.assert_array_equal(img[:, 129:192], img[:, 193:256])
+  # A reference twice as large shrinks the prediction panel: it no longer matches.
+  img2 = np.asarray(viz.render_frames(p3, p2, (100, 50), panel=64,
+                                      reference_3d=2 * p3)[1])
+  assert not np.array_equal(img2[:, 129:192], img[:, 129:192])
+  with pytest.raises(viz.VizError, match="reference_3d has shape"):
+    viz.render_frames(p3, p2, (100, 50), reference_3d=p3[:2])
+
+
+def test_plot_curves(tmp_path):
+  steps = np.arange(1, 21)
+  image = viz.plot_curves({"loss": (steps, 1 / steps), "val": ([5, 20], [0.4, 0.1])},
+                          title="losses", log_y=True, size=(300, 200))
+  assert image.size == (300, 200)
+  pixels = np.asarray(image).reshape(-1, 3)
+  for colour in ((66, 135, 245), (245, 110, 66)):  # both curves are drawn
+    assert np.any(np.all(pixels == colour, axis=1))
+  image.save(tmp_path / "p.png")
+  with pytest.raises(viz.VizError, match="values <= 0"):
+    viz.plot_curves({"loss": ([1, 2], [0.0, 1.0])}, log_y=True)
+  with pytest.raises(viz.VizError, match="same length"):
+    viz.plot_curves({"loss": ([1, 2], [1.0])})
+  with pytest.raises(viz.VizError, match="no curves"):
+    viz.plot_curves({})

@@ -125,6 +125,53 @@ def render_sequence(body: np.ndarray, cameras: list[motion.Camera], family: str,
   return views
 
 
+def sample_sequence(family: str = "walking", num_frames: int = 250, *,
+                    camera: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
+  """One synthetic person filmed by one camera: detector-like 2D and its 3D truth.
+
+  What a 2D detector would give on a video of a person, with the answer; for
+  lifting demos (e.g. writing a COCO-format file, ``skeletons.h36m_to_coco``) and
+  tests. Deterministic for a given seed; 50 fps.
+
+  Args:
+    family: a motion family of ``motion.FAMILIES``.
+    num_frames: F.
+    camera: which of the four studio cameras films it (0-3).
+    seed: body, cameras, motion and detector noise.
+
+  Returns:
+    {"keypoints_2d": (F, 17, 3) H36M-order pixels x, y and confidence (with
+    jitter, outliers and swaps), "poses_3d": (F, 17, 3) root-relative 3D truth in
+    the lifters' units (half image widths, image-aligned), "poses_3d_mm": the same
+    in millimetres, "mm_per_pixel": (F,) the camera scale at the person (distance /
+    focal), "image_size": (2,) width, height, "fps": 50}.
+  """
+  if family not in motion.FAMILIES:
+    raise ValueError(f"sample_sequence: unknown family {family!r}; one of "
+                     f"{', '.join(motion.FAMILIES)}")
+  if not 0 <= camera < 4:
+    raise ValueError(f"sample_sequence: camera must be 0, 1, 2 or 3, got {camera}")
+  if num_frames < 1:
+    raise ValueError(f"sample_sequence: num_frames must be >= 1, got {num_frames}")
+  body = motion.sample_body(np.random.default_rng([seed, _BODY]))
+  cameras = motion.studio_cameras(np.random.default_rng([seed, _CAMERAS]))
+  view = render_sequence(body, cameras[camera:camera + 1], family, num_frames,
+                         np.random.default_rng([seed, _MOTION]),
+                         [np.random.default_rng([seed, _DETECTOR, camera])])[0]
+  resolution = view["resolution"]
+  pixels = common.denormalize_pixels(view["input_2d"][..., :2], resolution)
+  root = skeletons.H36M.root
+  poses = view["label_3d"] - view["label_3d"][:, root:root + 1]
+  mm = view["gt_3d_mm"] - view["gt_3d_mm"][:, root:root + 1]
+  return {
+      "keypoints_2d": np.concatenate([pixels, view["input_2d"][..., 2:]],
+                                     -1).astype(np.float32),
+      "poses_3d": poses.astype(np.float32), "poses_3d_mm": mm.astype(np.float32),
+      "mm_per_pixel": view["factor_2_5d"],
+      "image_size": np.asarray(resolution[0], np.int64), "fps": FPS,
+  }
+
+
 def generate_frames(subjects: range | list[int], *, sequences_per_action: int,
                     sequence_frames: int, seed: int) -> dict[str, np.ndarray]:
   """Per-frame arrays of a split, sequences in (subject, family, take, camera) order.
