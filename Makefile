@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # The quickstart: a small SasMamba on the built-in synthetic dataset (built first if
-# needed), trained and evaluated on the CPU in about 11 minutes (README, Quickstart).
+# needed), trained and evaluated on the CPU in about 14 minutes (README, Quickstart).
 train: $(VENV)/.installed
 	$(VPY) -m experiments.train --config=configs/synthetic_sasmamba.py --workdir=$(WORKDIR)
 
