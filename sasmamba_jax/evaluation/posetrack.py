@@ -42,7 +42,7 @@ from fractions import Fraction
 import json
 import os
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -557,16 +557,26 @@ def evaluate_posetrack(gt_dir: PathLike, pred_dir: PathLike) -> dict[str, Any]:
     ValueError: a file is malformed, or frame counts disagree (naming the file).
   """
   gt_videos = load_videos(gt_dir)
-  pool, num_frames, per_video = _Pool(), 0, {}
   pred_dir = pathlib.Path(pred_dir)
-  for gt in gt_videos:
-    path = pred_dir / f"{gt.name}.json"
-    if not path.is_file():
-      raise FileNotFoundError(f"{_PROTOCOL}: no prediction file {path} for the "
-                              f"ground truth {gt.name}.json")
-    pred = load_video(path)
+
+  def pairs():
+    for gt in gt_videos:
+      path = pred_dir / f"{gt.name}.json"
+      if not path.is_file():
+        raise FileNotFoundError(f"{_PROTOCOL}: no prediction file {path} for the "
+                                f"ground truth {gt.name}.json")
+      yield gt, load_video(path), str(path)
+
+  return _score_videos(pairs())
+
+
+def _score_videos(pairs: Iterable[tuple[Video, Video, str]]) -> dict[str, Any]:
+  """poseval's results pooled over (ground truth, prediction, source name) videos,
+  plus the Total AP of each video under ``per_video``."""
+  pool, num_frames, per_video = _Pool(), 0, {}
+  for gt, pred, source in pairs:
     video_pool = _Pool()
-    n = _score_video(gt, pred, video_pool, str(path))
+    n = _score_video(gt, pred, video_pool, source)
     per_video[gt.name] = _results(video_pool, n)["Total"]
     pool.scores += video_pool.scores
     pool.labels += video_pool.labels
@@ -662,19 +672,8 @@ class PoseTrackEvaluator:
     return videos
 
   def result(self) -> dict[str, Any]:
-    pool, num_frames, per_video = _Pool(), 0, {}
-    for gt, pred in zip(self.videos, self._predicted_videos()):
-      video_pool = _Pool()
-      n = _score_video(gt, pred, video_pool, f"{_PROTOCOL}: {gt.name}")
-      per_video[gt.name] = _results(video_pool, n)["Total"]
-      pool.scores += video_pool.scores
-      pool.labels += video_pool.labels
-      pool.joints += video_pool.joints
-      pool.n_gt += video_pool.n_gt
-      num_frames += n
-    out = _results(pool, num_frames)
-    out["per_video"] = per_video
-    return out
+    return _score_videos((gt, pred, f"{_PROTOCOL}: {gt.name}")
+                         for gt, pred in zip(self.videos, self._predicted_videos()))
 
   def write(self, out_dir: PathLike) -> list[pathlib.Path]:
     """Writes the predictions as PoseTrack18 files (one per video) for poseval."""
