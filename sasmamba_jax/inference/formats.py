@@ -115,14 +115,14 @@ def _frame_number(name: Any) -> int | None:
   return int(digits[-1]) if digits else None
 
 
-def _natural_key(name: str) -> list[Any]:
+def natural_key(name: str) -> list[Any]:
   return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
 
 
 def _frames_from_ids(ids: list[Any], people: list[Person], fmt: str, layout: str,
                      path: pathlib.Path) -> Detections:
   """Groups people by image id into frames (numbered ids keep their gaps)."""
-  unique = sorted(set(ids), key=lambda v: _natural_key(str(v)))
+  unique = sorted(set(ids), key=lambda v: natural_key(str(v)))
   numbers = [_frame_number(v) for v in unique]
   if all(n is not None for n in numbers) and len(set(numbers)) == len(unique):
     first = min(numbers)
@@ -195,7 +195,7 @@ def _openpose_people(data: Any, path: pathlib.Path) -> list[Person]:
 
 def _read_openpose(path: pathlib.Path, layout: str | None) -> Detections:
   files = ([path] if path.is_file() else
-           sorted(path.glob("*_keypoints.json"), key=lambda p: _natural_key(p.name)))
+           sorted(path.glob("*_keypoints.json"), key=lambda p: natural_key(p.name)))
   if not files:
     raise KeypointFileError(f"{path}: no OpenPose '*_keypoints.json' files in it")
   ids, people = [], []

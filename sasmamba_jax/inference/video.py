@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +24,9 @@ from sasmamba_jax import topdown
 from sasmamba_jax.inference.formats import Detections
 from sasmamba_jax.inference.formats import KeypointFileError
 from sasmamba_jax.inference.formats import Person
+from sasmamba_jax.inference.formats import natural_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def _natural_key(name: str) -> list[Any]:
-  return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 @dataclasses.dataclass
@@ -65,7 +61,7 @@ def read_frames(path: str | pathlib.Path) -> Frames:
     raise KeypointFileError(f"--video={path} does not exist")
   if path.is_dir():
     files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: _natural_key(p.name))
+                   key=lambda p: natural_key(p.name))
     if not files:
       raise KeypointFileError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in "
                               "the folder")
