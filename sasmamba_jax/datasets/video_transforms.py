@@ -23,7 +23,8 @@ to within one grey level inside the image) or with ``imaging.crop_image``
 Other joint layouts (Sub-JHMDB's 15 joints) pass their ``flip_pairs`` and
 ``upper_body`` joints.
 
-Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised, ``heatmaps``
+Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised ((1, h, w, 3)
+with ``centre_only``: per-frame models read the labelled frame alone), ``heatmaps``
 (h / 4, w / 4, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
 (2,) float32 (the crop, for mapping predictions back), ``rotation`` float32 and
 ``flipped`` bool, plus the features named in ``keep``.
@@ -51,16 +52,20 @@ DEFAULT_KEEP = ("image_id", "bbox", "box_score", "keypoints", "head_box", "track
                 "image_size", "video_id", "frame_index")
 
 
-def decode_frames(element: Mapping[str, Any], image_root: str | None = None
-                  ) -> np.ndarray:
+def decode_frames(element: Mapping[str, Any], image_root: str | None = None, *,
+                  centre_only: bool = False) -> np.ndarray:
   """The example's T frames as (T, H, W, 3) uint8, decoded with Pillow.
 
   Embedded JPEG bytes are used when present; otherwise ``frame_paths`` are read
-  below ``image_root`` (datasets built with ``images="paths"``).
+  below ``image_root`` (datasets built with ``images="paths"``). ``centre_only``
+  decodes only the labelled (centre) frame: (1, H, W, 3).
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  pairs = list(zip(element["frames"], element["frame_paths"]))
+  if centre_only:
+    pairs = pairs[len(pairs) // 2:len(pairs) // 2 + 1]
   frames = []
-  for data, path in zip(element["frames"], element["frame_paths"]):
+  for data, path in pairs:
     if isinstance(path, bytes):
       path = path.decode("utf-8")
     if not data:
@@ -110,7 +115,8 @@ class _TopDownClip:
                flip_prob: float = 0.5, half_body_prob: float = 0.3,
                half_body_min_joints: int = 8, sampler: str = "pillow",
                flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-               upper_body: Sequence[int] = UPPER_BODY):
+               upper_body: Sequence[int] = UPPER_BODY, centre_only: bool = False):
+    self.centre_only = centre_only
     if sampler not in ("pillow", "numpy"):
       raise ValueError(f"sampler must be 'pillow' or 'numpy', got {sampler!r}")
     self.sampler = sampler
@@ -128,7 +134,8 @@ class _TopDownClip:
 
   def transform(self, element: Mapping[str, Any],
                 rng: np.random.Generator | None) -> dict[str, Any]:
-    frames = decode_frames(element, self.image_root)   # (T, H, W, 3) uint8
+    frames = decode_frames(element, self.image_root,
+                           centre_only=self.centre_only)   # (T or 1, H, W, 3) uint8
     width = frames.shape[2]
     keypoints = np.asarray(element["keypoints"], np.float32).copy()   # (K, 3)
     aspect = self.image_size[0] / self.image_size[1]

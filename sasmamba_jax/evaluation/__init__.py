@@ -27,6 +27,7 @@ from sasmamba_jax.evaluation.report import format_mpi_inf_3dhp_table
 from sasmamba_jax.evaluation.sub_jhmdb import SubJHMDBEvaluator
 from sasmamba_jax.evaluation.sub_jhmdb import average_splits as average_sub_jhmdb_splits
 from sasmamba_jax.evaluation.sub_jhmdb import evaluate_sub_jhmdb
+from sasmamba_jax.evaluation.sub_jhmdb import format_sub_jhmdb_table
 from sasmamba_jax.evaluation.windows import centre_frame_predict
 from sasmamba_jax.evaluation.windows import centre_frame_windows
 from sasmamba_jax.evaluation.windows import sliding_window_predict
@@ -52,6 +53,7 @@ __all__ = [
     "format_h36m_table",
     "format_mpi_inf_3dhp_table",
     "format_posetrack_table",
+    "format_sub_jhmdb_table",
     "sliding_window_predict",
     "write_posetrack_predictions",
 ]

@@ -97,6 +97,13 @@ class SubJHMDBEvaluator:
     return out
 
 
+def format_sub_jhmdb_table(results: Mapping[str, Any]) -> str:
+  """PCK per joint group and the mean, one line each of names and values (%)."""
+  keys = tuple(GROUPS) + ("Mean",)
+  return (" ".join(f"{k[:5]:>6}" for k in keys) + "\n"
+          + " ".join(f"{results[k]:6.1f}" for k in keys))
+
+
 def evaluate_sub_jhmdb(predictions: Any, keypoints: Any, bbox: Any, *,
                        threshold: float = THRESHOLD) -> dict[str, Any]:
   """PCK of one split: predictions (N, 15, 2+), keypoints (N, 15, 3), bbox (N, 4)."""

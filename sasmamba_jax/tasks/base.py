@@ -58,11 +58,18 @@ class Task(Protocol):
   def predict(self, model: nnx.Module, batch: Mapping[str, jax.Array]) -> jax.Array:
     """Predictions of an evaluation batch (test-time augmentation included)."""
 
-  def make_evaluator(self) -> evaluation.Evaluator:
-    """A fresh streaming evaluator of this task's protocol."""
+  def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:
+    """A fresh streaming evaluator of this task's protocol for the eval ``source``
+    (a protocol may need its dataset's metadata, e.g. PoseTrack's ground truth)."""
 
   def format_results(self, results: Mapping[str, Any]) -> str:
     """A human-readable table of ``make_evaluator().result()``."""
+
+
+# Optional: ``prepare_sources(model, sources, workdir, *, batch_size, num_threads,
+# num_workers, log) -> sources``. The trainer calls it with the built model and
+# {"train": ..., "eval": ...} before training; a task may return other sources
+# (the video task's feature cache).
 
 
 def is_better(task: Task, value: float, best: float | None) -> bool:

@@ -14,6 +14,8 @@ import ml_collections
 from sasmamba_jax.tasks.base import Task
 from sasmamba_jax.tasks.lifting_3d import config as lifting_3d_config
 from sasmamba_jax.tasks.lifting_3d.task import Lifting3DTask
+from sasmamba_jax.tasks.pose_2d_video import config as pose_2d_video_config
+from sasmamba_jax.tasks.pose_2d_video.task import Pose2DVideoTask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +31,10 @@ class TaskSpec:
   default_model: str
   default_dataset: str
   description: str
+  #: problems across a whole run config's sections (model kind, optimizer), or None
+  validate_run: Callable[[ml_collections.ConfigDict], list[str]] | None = None
+  #: changes to the trainer's defaults that the family needs (e.g. a frozen part)
+  base_overrides: Callable[[ml_collections.ConfigDict], None] | None = None
 
 
 _SPECS = [
@@ -36,6 +42,12 @@ _SPECS = [
              lifting_3d_config.validate, default_model="sasmamba",
              default_dataset="h36m/sh_243",
              description="2D keypoint clips -> root-relative 3D pose clips"),
+    TaskSpec("pose_2d_video", Pose2DVideoTask, pose_2d_video_config.default_config,
+             pose_2d_video_config.validate, default_model="glsmamba_b",
+             default_dataset="posetrack18/delta2",
+             description="clips of person crops -> heatmaps of the centre frame",
+             validate_run=pose_2d_video_config.validate_run,
+             base_overrides=pose_2d_video_config.base_overrides),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -73,6 +73,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.distributed.coordinator_address = ""  # "" = auto-detect (SLURM, TPU pods, ...)
   c.distributed.num_processes = 0       # 0 = auto-detect
   c.distributed.process_id = -1         # -1 = auto-detect
+  if spec.base_overrides is not None:
+    spec.base_overrides(c)
   return c
 
 
@@ -153,7 +155,10 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   check("mesh.data", cfg.mesh.data == -1 or cfg.mesh.data >= 1, "must be -1 or >= 1")
   errors += dataset_config.validate(cfg.dataset)
   errors += optimizers.validate(cfg.optimizer)
-  errors += tasks.get(task.name).validate_config(cfg.task)
+  spec = tasks.get(task.name)
+  errors += spec.validate_config(cfg.task)
+  if spec.validate_run is not None and not errors:
+    errors += spec.validate_run(cfg)
   if errors:
     raise ValueError("invalid config: " + "; ".join(sorted(errors)))
   cfg.lock()

@@ -122,7 +122,7 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
       rebuild it).
   """
   task = predictor.task
-  evaluator = task.make_evaluator()
+  evaluator = task.make_evaluator(source)
   present = set(source[0]) if len(source) else set()
   metadata = tuple(k for k in evaluator.metadata_keys if k in present)
   keys = tuple(dict.fromkeys(predictor.feature_keys + metadata))
@@ -160,7 +160,7 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     raise RuntimeError(f"evaluation covered {total} of {len(source)} examples: the "
                        "eval iterator lost or repeated examples")
   if jax.process_count() > 1:
-    merged = task.make_evaluator()
+    merged = task.make_evaluator(source)
     evaluation_base.merge_states(merged, sharding.all_gather_bytes(
         evaluation_base.state_to_bytes(evaluator.state())))
     evaluator = merged

@@ -207,6 +207,7 @@ class Trainer:
     """Trains / evaluates ``model`` (e.g. one loaded from an official checkpoint)."""
     self.task.check_model(model)
     c = self.config
+    self._prepare_sources(model)
     ts = make_train_state(model, c.optimizer, self.mesh, c.mesh.param_sharding,
                           steps_per_epoch=self.steps_per_epoch,
                           total_steps=self.total_steps)
@@ -221,6 +222,21 @@ class Trainer:
     self.predictor = evaluator_lib.Predictor(
         self.task, self.graphdef, self.rest, self._eval_variables(), self.mesh,
         self.feature_keys)
+
+  def _prepare_sources(self, model: nnx.Module) -> None:
+    """The task's own view of the data for ``model`` (e.g. cached features)."""
+    prepare = getattr(self.task, "prepare_sources", None)
+    if prepare is None:
+      return
+    c = self.config
+    if not hasattr(self, "_raw_sources"):
+      self._raw_sources = {"train": self.train_source, "eval": self.eval_source}
+    log = (lambda text: print(text, flush=True)) if self.is_main else None
+    sources = prepare(model, self._raw_sources, self.workdir,
+                      batch_size=self.local_eval_batch,
+                      num_threads=c.dataset.num_threads,
+                      num_workers=c.dataset.num_workers, log=log)
+    self.train_source, self.eval_source = sources["train"], sources["eval"]
 
   def _eval_variables(self) -> dict[str, Any]:
     return {k: self.state[k] for k in evaluator_lib.EVAL_KEYS if k in self.state}

@@ -116,7 +116,8 @@ class Lifting3DTask:
     return fn(*self.model_inputs(batch))
 
   # ---------------------------------------------------------------- evaluation
-  def make_evaluator(self) -> evaluation.Evaluator:
+  def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:
+    del source  # The protocol needs only the batches.
     if self.config.protocol == "h36m":
       return evaluation.H36MEvaluator(root=self.skeleton.root)
     return evaluation.MPIInf3DHPEvaluator(root=self.skeleton.root)

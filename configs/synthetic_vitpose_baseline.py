@@ -1,0 +1,87 @@
+"""The video quickstart's per-frame side: its ViTPose backbone, and the baseline.
+
+``make train-video`` (README) runs three jobs; two of them are this file:
+  # 1. the backbone: a small ViTPose trained end to end on single frames
+  python -m experiments.train --config=configs/synthetic_vitpose_baseline.py:backbone \\
+      --workdir=runs/video/backbone
+  python -m experiments.export --checkpoint=runs/video/backbone \\
+      --output=runs/video/backbone/model
+  # 2. the per-frame baseline: that backbone frozen, its own head trained on for
+  #    the same steps, batch and schedule as GLSMamba (configs/synthetic_glsmamba.py)
+  python -m experiments.train --config=configs/synthetic_vitpose_baseline.py \\
+      --workdir=runs/video/baseline
+
+The ViTPose (``vitpose_tiny`` widened: width 64, 4 blocks, 4 heads, one 32-channel
+deconvolution) reads 128 x 96 crops (8 x 6 tokens) and gives 16 x 12 heatmaps and
+features; GLSMamba takes the same features, so the two differ only in the head:
+per frame (this file) or over the clip of 5 frames (``synthetic_glsmamba.py``).
+Expected results: README (video quickstart).
+
+Arg "smoke" / "backbone_smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in
+seconds (tests, notebooks); their numbers mean nothing.
+"""
+
+from sasmamba_jax.train.config import base_config
+
+ARGS = ("", "backbone", "smoke", "backbone_smoke")
+
+
+def vitpose_kwargs(c) -> None:
+  """The quickstart's ViTPose size (shared with configs/synthetic_glsmamba.py)."""
+  c.task.input_size = (96, 128)     # (width, height): 8 x 6 tokens
+  c.task.dark_kernel = 3            # the DARK blur must fit 16 x 12 heatmaps
+  c.task.backbone.name = "vitpose_tiny"
+
+
+def dataset(c, smoke: bool) -> None:
+  c.dataset.name = ("synthetic_video_pose/tiny" if smoke
+                    else "synthetic_video_pose/delta2")
+  c.dataset.prepare_if_missing = True
+  c.dataset.eval_split = "val"
+
+
+def schedule(c, smoke: bool, steps: int) -> None:
+  """Steps, batch and schedule (shared by the baseline and GLSMamba)."""
+  c.batch_size = 32
+  c.eval_batch_size = 32
+  c.num_epochs = 100
+  c.max_steps = steps
+  c.optimizer.schedule = "warmup_cosine"
+  c.optimizer.warmup_epochs = 0.3
+  c.optimizer.weight_decay = 1e-4
+  c.log_every_steps = 20
+  c.eval_every_steps = steps
+  c.checkpoint_every_minutes = 0.0
+  c.early_stop_patience = 0
+  if smoke:
+    c.batch_size = c.eval_batch_size = 4
+    c.max_steps = c.eval_every_steps = 3
+    c.log_every_steps = 1
+
+
+def get_config(arg: str = ""):
+  if arg not in ARGS:
+    raise ValueError(f"configs/synthetic_vitpose_baseline.py takes one of {ARGS}, "
+                     f"got {arg!r}")
+  smoke = arg.endswith("smoke")
+  c = base_config("pose_2d_video")
+  dataset(c, smoke)
+  vitpose_kwargs(c)
+  c.model.name = "vitpose_tiny"
+  if arg.startswith("backbone"):
+    # Stage 1: the whole ViTPose on single frames, from scratch.
+    c.optimizer.freeze = ()
+    c.optimizer.learning_rate = 2e-3
+    c.model.kwargs.embed_dim = 64
+    c.model.kwargs.depth = 4
+    c.model.kwargs.num_heads = 4
+    c.model.kwargs.deconv_filters = (32,)
+    c.model.kwargs.drop_path_rate = 0.0
+    schedule(c, smoke, 1200)
+  else:
+    # The per-frame baseline: the frozen backbone and its own head, trained on.
+    c.task.backbone.checkpoint = ("runs/video_smoke/backbone/model" if smoke
+                                  else "runs/video/backbone/model")
+    c.optimizer.learning_rate = 1e-3
+    schedule(c, smoke, 600)
+  return c

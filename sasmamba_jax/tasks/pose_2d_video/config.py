@@ -1,0 +1,117 @@
+"""The ``task`` config section of video 2D pose: crops, targets, backbone, protocol."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from sasmamba_jax import models
+from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
+
+PROTOCOLS = ("posetrack", "sub_jhmdb")
+#: the parameters a video model never trains (``optimizer.freeze``): its ViTPose
+FROZEN_BACKBONE = "^backbone/"
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Defaults: GLSMamba's PoseTrack recipe (REFERENCE sections 6, 8 and 11)."""
+  c = ml_collections.ConfigDict()
+  c.name = "pose_2d_video"
+  c.protocol = "posetrack"        # evaluation: posetrack (mAP) | sub_jhmdb (PCK@0.2)
+  c.input_size = (192, 256)       # crop (width, height), as mmpose
+  c.sigma = 2.0                   # UDP Gaussian targets
+  c.padding = 1.25                # box -> crop enlargement
+  c.use_target_weight = True      # joints without a label add no loss
+  c.augment = True                # scale / rotation / flip / half-body (training)
+  c.scale_factor = 0.35
+  c.rotation_factor = 45.0
+  c.rotation_prob = 0.6
+  c.flip_prob = 0.5
+  c.half_body_prob = 0.3
+  c.sampler = "pillow"            # crop sampler: pillow (fast) | numpy
+  c.flip_test = True              # average with the mirrored clip's heatmaps
+  c.dark_kernel = 11              # DARK refinement blur (odd; 0 = plain argmax)
+  # The ViTPose a video model takes its features from (frozen), or that a ViTPose
+  # model (the per-frame baseline) starts from.
+  c.backbone = ml_collections.ConfigDict()
+  c.backbone.name = "vitpose_b"   # registry name (its architecture)
+  c.backbone.checkpoint = ""      # official .pth / safetensors folder / model dir
+  c.backbone.dtype = "float32"    # "bfloat16" runs the frozen backbone in bf16
+  # Run the frozen backbone once per crop and train the head on the stored
+  # features (no augmentation; tasks/README.md says when it pays off).
+  c.cache_features = False
+  c.cache_dir = ""                # "" = WORKDIR/feature_cache
+  return c
+
+
+def validate(cfg: ml_collections.ConfigDict) -> list[str]:
+  """Problems with a video-pose ``task`` section, as "key = value: problem" strings."""
+  errors = []
+
+  def check(key, ok, what):
+    if not ok:
+      value = cfg
+      for part in key.split("."):
+        value = value[part]
+      errors.append(f"task.{key} = {value!r}: {what}")
+
+  check("protocol", cfg.protocol in PROTOCOLS, f"must be one of {PROTOCOLS}")
+  check("input_size", len(cfg.input_size) == 2 and min(cfg.input_size) >= 16
+        and all(s % 16 == 0 for s in cfg.input_size),
+        "must be (width, height), multiples of the 16-pixel patch")
+  check("sigma", cfg.sigma > 0, "must be > 0")
+  check("padding", cfg.padding >= 1, "must be >= 1")
+  for key in ("rotation_prob", "flip_prob", "half_body_prob"):
+    check(key, 0 <= cfg[key] <= 1, "must be a probability in [0, 1]")
+  check("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)")
+  check("rotation_factor", 0 <= cfg.rotation_factor <= 180, "must be in [0, 180]")
+  check("sampler", cfg.sampler in ("pillow", "numpy"), "must be pillow or numpy")
+  check("dark_kernel", cfg.dark_kernel == 0 or (cfg.dark_kernel > 0
+                                                and cfg.dark_kernel % 2 == 1),
+        "must be 0 (off) or an odd kernel size")
+  check("backbone.name", cfg.backbone.name in models.names("pose2d"),
+        f"must be a ViTPose: {', '.join(models.names('pose2d'))}")
+  check("backbone.dtype", cfg.backbone.dtype in COMPUTE_DTYPES,
+        f"must be one of {COMPUTE_DTYPES}")
+  return errors
+
+
+def base_overrides(c: ml_collections.ConfigDict) -> None:
+  """The trainer defaults of this family: the frozen backbone, the paper's recipe.
+
+  GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs.
+  """
+  c.optimizer.freeze = (FROZEN_BACKBONE,)
+  c.optimizer.learning_rate = 1e-4
+  c.optimizer.schedule = "step"
+  c.optimizer.step_epochs = (6, 12)
+  c.optimizer.step_factor = 0.1
+  c.optimizer.weight_decay = 1e-4
+  c.num_epochs = 20
+  c.batch_size = 32
+  c.eval_batch_size = 32
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "val"
+
+
+def validate_run(cfg: ml_collections.ConfigDict) -> list[str]:
+  """Problems across sections: the model kind, the frozen backbone, caching."""
+  errors = []
+  kind = models.kind(cfg.model.name)
+  if kind not in ("pose2d", "video_pose2d"):
+    errors.append(f"model.name = {cfg.model.name!r}: task pose_2d_video trains a "
+                  "ViTPose (per frame) or a video model: "
+                  + ", ".join(models.names("pose2d") + models.names("video_pose2d")))
+    return errors
+  if kind == "pose2d" and cfg.model.name != cfg.task.backbone.name:
+    errors.append(f"task.backbone.name = {cfg.task.backbone.name!r}: a ViTPose model "
+                  f"is its own backbone; set it to model.name ({cfg.model.name!r})")
+  if kind == "video_pose2d" and FROZEN_BACKBONE not in cfg.optimizer.freeze:
+    errors.append(f"optimizer.freeze = {tuple(cfg.optimizer.freeze)!r}: a video "
+                  f"model's ViTPose is frozen; include {FROZEN_BACKBONE!r}")
+  if cfg.task.cache_features and FROZEN_BACKBONE not in cfg.optimizer.freeze:
+    errors.append("task.cache_features = True: features can only be cached from a "
+                  f"frozen backbone; add {FROZEN_BACKBONE!r} to optimizer.freeze")
+  if cfg.task.cache_features and kind != "video_pose2d":
+    errors.append("task.cache_features = True: caching stores the ViTPose features "
+                  "a video model takes; a ViTPose model reads the crops")
+  return errors

@@ -1,0 +1,201 @@
+"""The video 2D pose task: config checks, loss, decoding, feature cache, training."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from sasmamba_jax import datasets
+from sasmamba_jax import evaluation
+from sasmamba_jax import models
+from sasmamba_jax import tasks
+from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.datasets import pipeline
+from sasmamba_jax.models.video_pose import VideoPoseModel
+from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
+from sasmamba_jax.tasks.pose_2d_video import losses
+from sasmamba_jax.train import config as config_lib
+from sasmamba_jax.train import trainer
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+  data_dir = tmp_path_factory.mktemp("tfds")
+  datasets.prepare("synthetic_video_pose/tiny", data_dir=data_dir)
+  return data_dir
+
+
+def _config(data_dir, model="glsmamba_tiny", **task):
+  c = config_lib.base_config("pose_2d_video")
+  c.dataset.name = "synthetic_video_pose/tiny"
+  c.dataset.data_dir = str(data_dir)
+  c.model.name = model
+  c.task.backbone.name = "vitpose_tiny"
+  c.task.input_size = (48, 64)
+  c.task.dark_kernel = 3
+  for k, v in task.items():
+    c.task[k] = v
+  if model == "vitpose_tiny":
+    c.optimizer.freeze = ()
+  c.batch_size = c.eval_batch_size = 4
+  c.max_steps = 2
+  c.num_epochs = 2
+  c.eval_every_steps = 2
+  c.progress_bar = False
+  return c
+
+
+def test_config_errors_name_the_key_and_the_fix(tiny):
+  c = _config(tiny, protocol="coco", input_size=(50, 64))
+  with pytest.raises(ValueError) as e:
+    config_lib.validate(c)
+  assert "task.protocol = 'coco'" in str(e.value)
+  assert "task.input_size = (50, 64): must be (width, height), multiples" in str(e.value)
+  c = _config(tiny)
+  c.optimizer.freeze = ()
+  with pytest.raises(ValueError, match=r"video model's ViTPose is frozen; include "
+                     r"'\^backbone/'"):
+    config_lib.validate(c)
+  c = _config(tiny, model="vitpose_tiny", cache_features=True)
+  with pytest.raises(ValueError, match="cache_features = True: features can only"):
+    config_lib.validate(c)
+  c = _config(tiny, model="vitpose_s")
+  with pytest.raises(ValueError, match="a ViTPose model is its own backbone"):
+    config_lib.validate(c)
+  c = _config(tiny, model="sasmamba")
+  with pytest.raises(ValueError, match="task pose_2d_video trains a ViTPose"):
+    config_lib.validate(c)
+  # The family's defaults: the paper's recipe with the backbone frozen.
+  base = config_lib.base_config("pose_2d_video")
+  assert base.optimizer.freeze == ("^backbone/",) and base.num_epochs == 20
+  assert tuple(base.optimizer.step_epochs) == (6, 12) and base.model.name == "glsmamba_b"
+
+
+def test_heatmap_mse_is_the_weighted_mean_square():
+  rng = np.random.default_rng(0)
+  pred, target = rng.normal(size=(2, 4, 3, 5)), rng.normal(size=(2, 4, 3, 5))
+  weight = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1]], np.float32)
+  expected = 0.5 * np.mean(((pred - target) * weight[:, None, None, :]) ** 2)
+  np.testing.assert_allclose(float(losses.heatmap_mse(pred, target, weight)),
+                             expected, rtol=1e-6)
+  np.testing.assert_allclose(float(losses.heatmap_mse(pred, target)),
+                             0.5 * np.mean((pred - target) ** 2), rtol=1e-6)
+
+
+class _Oracle:
+  """A 'model' that returns the batch's target heatmaps (through any flip)."""
+
+  def __init__(self, task):
+    self.task, self.batch = task, None
+
+  def __call__(self, x, deterministic=None):
+    del deterministic
+    maps = jnp.asarray(self.batch["heatmaps"])
+    flipped = not np.array_equal(np.asarray(x), np.asarray(self.batch["images"][:, 0]))
+    if flipped:  # predict() mirrors the crops; give back the mirrored targets
+      from sasmamba_jax import imaging  # pylint: disable=g-import-not-at-top
+      maps = imaging.flip_heatmaps(maps, self.task.flip_permutation)
+    return maps
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
+  """Targets -> predict (decoding, crop -> image) -> PoseTrack mAP of 100."""
+  c = _config(tiny, model="vitpose_tiny", flip_test=flip_test)
+  task = tasks.create(config_lib.validate(c).task)
+  model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
+  (source,) = datasets.config.load_splits(c.dataset, ["val"])
+  evaluator = task.make_evaluator(source)
+  assert isinstance(evaluator, evaluation.PoseTrackEvaluator)
+  oracle = _Oracle(task)
+  keys = tuple(task.batch_spec(model, 1)) + ("image_id",)
+  for batch in pipeline.make_eval_iterator(
+      source, batch_size=4, transforms=task.eval_transforms(source), keys=keys):
+    oracle.batch = batch
+    pred = np.asarray(task.predict(oracle, {k: jnp.asarray(batch[k]) for k in
+                                            task.batch_spec(model, 1)}))
+    mask = batch["mask"]
+    evaluator.update(pred[mask], {"image_id": batch["image_id"][mask]})
+  result = evaluator.result()
+  assert result["Total"] == pytest.approx(100.0), result
+
+
+def test_video_model_trains_on_cached_features_and_reuses_the_cache(tiny, tmp_path):
+  c = _config(tiny, cache_features=True, flip_test=False)
+  result = trainer.train_and_evaluate(c, tmp_path / "run")
+  assert {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle",
+          "Total"} <= set(result)
+  saved = json.loads((tmp_path / "run" / "eval" / "step_2.json").read_text())
+  assert saved["Total"] == result["Total"]
+  cache_dir = tmp_path / "run" / "feature_cache"
+  cached = cache_lib.FeatureCache(cache_dir / "train")
+  example = cached[0]
+  assert example["features"].shape == (3, 16, 12, 32)
+  assert example["heatmaps"].shape == (16, 12, 17)
+  stamp = (cache_dir / "train" / "fingerprint").stat().st_mtime_ns
+  # The same backbone: the trainer reuses the cache (no rewrite).
+  t = trainer.Trainer(_config(tiny, cache_features=True, flip_test=False),
+                      tmp_path / "run2")
+  del t
+  c2 = _config(tiny, cache_features=True, flip_test=False, cache_dir=str(cache_dir))
+  trainer.Trainer(c2, tmp_path / "run3")
+  assert (cache_dir / "train" / "fingerprint").stat().st_mtime_ns == stamp
+  # The frozen backbone has no optimizer state and did not move.
+  run = trainer.Trainer(c2, tmp_path / "run3")
+  assert "frozen" in run.state and run.num_frozen > 0
+  assert all("backbone" not in str(p) for p in
+             __import__("jax").tree_util.tree_flatten_with_path(run.state["params"])[0])
+
+
+def test_cache_rebuilds_when_the_backbone_changes(tiny, tmp_path):
+  c = _config(tiny, cache_features=True, flip_test=False,
+              cache_dir=str(tmp_path / "cache"))
+  trainer.Trainer(c, tmp_path / "a")
+  before = np.load(tmp_path / "cache" / "train" / "features.npy")
+  c = _config(tiny, cache_features=True, flip_test=False,
+              cache_dir=str(tmp_path / "cache"))
+  c.seed = 1   # another random backbone
+  trainer.Trainer(c, tmp_path / "b")
+  after = np.load(tmp_path / "cache" / "train" / "features.npy")
+  assert before.shape == after.shape and not np.array_equal(before, after)
+
+
+def test_baseline_on_an_exported_backbone_trains_only_its_head(tiny, tmp_path):
+  vit = models.create("vitpose_tiny", image_size=(64, 48), rngs=nnx.Rngs(3))
+  pretrained.save_pretrained(vit, tmp_path / "backbone")
+  c = _config(tiny, model="vitpose_tiny")
+  c.optimizer.freeze = ("^backbone/",)
+  c.task.backbone.checkpoint = str(tmp_path / "backbone")
+  run = trainer.Trainer(c, tmp_path / "run")
+  frozen = run.state["frozen"]
+  before = nnx.state(vit.backbone, nnx.Param)
+  np.testing.assert_array_equal(
+      np.asarray(frozen["backbone"]["patch_embed"]["kernel"][...]),
+      np.asarray(before["patch_embed"]["kernel"][...]))
+  result = run.run()
+  assert np.isfinite(result["Total"])
+  c.task.backbone.checkpoint = str(tmp_path / "missing")
+  with pytest.raises(FileNotFoundError, match="github.com/ViTAE-Transformer/ViTPose"):
+    trainer.Trainer(c, tmp_path / "run2")
+
+
+def test_video_model_checks_its_parts():
+  vit = models.create("vitpose_tiny", rngs=nnx.Rngs(0))
+  head = models.create("glsmamba_tiny", in_channels=16, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="in_channels=32"):
+    VideoPoseModel(vit, head)
+  head = models.create("glsmamba_tiny", rngs=nnx.Rngs(0))
+  model = VideoPoseModel(vit, head)
+  assert model.backbone.config.frozen
+  clips = jnp.zeros((2, 3, 64, 48, 3))
+  out = model(clips)
+  assert out.shape == (2, 16, 12, 5)
+  np.testing.assert_allclose(np.asarray(model.from_features(model.features(clips))),
+                             np.asarray(out), atol=1e-6)
+  with pytest.raises(ValueError, match=r"expected clips \(B, T, H, W, 3\)"):
+    model(jnp.zeros((2, 64, 48, 3)))
