@@ -78,9 +78,8 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
                        f"{type(model).__name__}, not a ViTPose")
     if model.config.dtype != backbone.dtype:
       model.config = _replace(model.config, dtype=backbone.dtype)
-  else:
-    model = checkpoints.load_official(path, image_size=image_size,
-                                      dtype=backbone.dtype)
+    return model   # Our own export: its config.json says what it is.
+  model = checkpoints.load_official(path, image_size=image_size, dtype=backbone.dtype)
   expected = models.get_config(name)
   got = model.config
   if (got.embed_dim, got.depth) != (expected.embed_dim, expected.depth):
