@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 WORKDIR ?= runs/quickstart
 PYTEST_ARGS ?=
 
-.PHONY: train test install install-test benchmark-scan notebooks clean
+.PHONY: train train-video test install install-test benchmark-scan notebooks clean
 
 $(VPY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sasmamba_jax needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -30,6 +30,11 @@ install-test: $(VENV)/.installed-test
 # needed), trained and evaluated on the CPU in about 14 minutes (README, Quickstart).
 train: $(VENV)/.installed
 	$(VPY) -m experiments.train --config=configs/synthetic_sasmamba.py --workdir=$(WORKDIR)
+
+# The video quickstart: a small ViTPose on single frames, then the per-frame baseline
+# and GLSMamba on its frozen features, compared (README, Video quickstart).
+train-video: $(VENV)/.installed
+	$(VPY) -m experiments.video_quickstart --workdir=$(if $(filter command line environment,$(origin WORKDIR)),$(WORKDIR),runs/video)
 
 # Two pytest workers: most test time is single-threaded XLA compilation.
 test: $(VENV)/.installed-test

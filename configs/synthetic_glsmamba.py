@@ -26,7 +26,7 @@ def get_config(arg: str = ""):
   smoke = arg == "smoke"
   c = base_config("pose_2d_video")
   per_frame.dataset(c, smoke)
-  per_frame.vitpose_kwargs(c)
+  per_frame.vitpose_kwargs(c, smoke)
   c.task.backbone.checkpoint = ("runs/video_smoke/backbone/model" if smoke
                                 else "runs/video/backbone/model")
   c.task.cache_features = True

@@ -26,9 +26,11 @@ from sasmamba_jax.train.config import base_config
 ARGS = ("", "backbone", "smoke", "backbone_smoke")
 
 
-def vitpose_kwargs(c) -> None:
-  """The quickstart's ViTPose size (shared with configs/synthetic_glsmamba.py)."""
-  c.task.input_size = (96, 128)     # (width, height): 8 x 6 tokens
+def vitpose_kwargs(c, smoke: bool) -> None:
+  """The quickstart's crops (shared with configs/synthetic_glsmamba.py)."""
+  # (width, height): 8 x 6 tokens (smoke: 4 x 3, the test size of vitpose_tiny).
+  c.task.input_size = (48, 64) if smoke else (96, 128)
+  c.task.sigma = 1.0                # targets as sharp as 16 x 12 heatmaps allow
   c.task.dark_kernel = 3            # the DARK blur must fit 16 x 12 heatmaps
   c.task.backbone.name = "vitpose_tiny"
 
@@ -66,17 +68,18 @@ def get_config(arg: str = ""):
   smoke = arg.endswith("smoke")
   c = base_config("pose_2d_video")
   dataset(c, smoke)
-  vitpose_kwargs(c)
+  vitpose_kwargs(c, smoke)
   c.model.name = "vitpose_tiny"
   if arg.startswith("backbone"):
     # Stage 1: the whole ViTPose on single frames, from scratch.
     c.optimizer.freeze = ()
     c.optimizer.learning_rate = 2e-3
-    c.model.kwargs.embed_dim = 64
-    c.model.kwargs.depth = 4
-    c.model.kwargs.num_heads = 4
-    c.model.kwargs.deconv_filters = (32,)
     c.model.kwargs.drop_path_rate = 0.0
+    if not smoke:
+      c.model.kwargs.embed_dim = 64
+      c.model.kwargs.depth = 4
+      c.model.kwargs.num_heads = 4
+      c.model.kwargs.deconv_filters = (32,)
     schedule(c, smoke, 1200)
   else:
     # The per-frame baseline: the frozen backbone and its own head, trained on.

@@ -84,6 +84,9 @@ class GLSMambaConfig:
       scans and DCN sampling run in float32.
     impl, chunk_size: ``ops.selective_scan`` implementation and chunk size.
     remat: recompute each block in the backward pass (less activation memory).
+    head_init_std: the heatmap conv's initial weights are normal(0, this) with a
+      zero bias, as ViTPose's final layer (the heatmaps start near zero); None
+      keeps PyTorch's default initialisation.
   """
 
   backbone: str = "vitpose_b"
@@ -115,6 +118,7 @@ class GLSMambaConfig:
   impl: str = "auto"
   chunk_size: int | None = None
   remat: bool = False
+  head_init_std: float | None = 0.001
 
   def __post_init__(self):
     object.__setattr__(self, "routes", tuple(self.routes))
@@ -255,6 +259,12 @@ class GLSMamba(nnx.Module):
     self.head_norm = torch_init.layer_norm(c.dim, epsilon=c.norm_eps, dtype=dtype,
                                            rngs=rngs)
     self.head = torch_init.conv2d(c.dim, c.num_keypoints, 3, dtype=dtype, rngs=rngs)
+    if c.head_init_std is not None:
+      # As ViTPose's final layer (normal(0, 0.001), zero bias): the heatmaps start
+      # near zero, so the first steps do not chase a sum of T LayerNormed frames.
+      self.head.kernel[...] = c.head_init_std * jax.random.normal(
+          rngs.params(), self.head.kernel.shape, jnp.float32)
+      self.head.bias[...] = jnp.zeros_like(self.head.bias[...])
 
   def check_input(self, x: Any) -> None:
     """Raises a ValueError saying what is wrong with a (B, T, h, w, C) feature clip."""

@@ -105,13 +105,17 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
              batch_size: int, num_threads: int = 2, num_workers: int = 0,
              variables: Mapping[str, Any] | None = None,
              progress: bool = False,
-             dataset_config: ml_collections.ConfigDict | None = None
+             dataset_config: ml_collections.ConfigDict | None = None,
+             predictions_dir: str | pathlib.Path | None = None
              ) -> dict[str, Any]:
   """Streams ``source`` through ``predictor`` into the task's evaluator.
 
   Each process predicts its shard (``batch_size`` rows per batch), feeds its own
   rows to its evaluator as they come, and the evaluators are merged across
   processes at the end: no prediction or example is kept, nothing is read twice.
+
+  With ``predictions_dir``, an evaluator that can write its predictions (PoseTrack:
+  one PoseTrack18 JSON file per video) writes them there (process 0).
 
   Returns:
     The evaluator's result.
@@ -164,7 +168,11 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     evaluation_base.merge_states(merged, sharding.all_gather_bytes(
         evaluation_base.state_to_bytes(evaluator.state())))
     evaluator = merged
-  return evaluator.result()
+  result = evaluator.result()
+  if (predictions_dir is not None and hasattr(evaluator, "write")
+      and jax.process_index() == 0):
+    evaluator.write(predictions_dir)
+  return result
 
 
 def _check_finite_inputs(batch: Mapping[str, np.ndarray], keys: Sequence[str],
@@ -257,7 +265,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
       latest with ``latest=True``), or an official PoseMamba / SasMamba checkpoint
       (torch file, its unpacked folder, or an .npz state dict).
     output: JSON file for the results; default ``WORKDIR/eval/final.json`` for our
-      runs and ``<checkpoint>.eval.json`` beside an official one.
+      runs and ``<checkpoint>.eval.json`` beside an official one. Predictions a
+      protocol writes (PoseTrack18 JSON per video) go to ``<output stem>_predictions/``.
     latest: evaluate the latest checkpoint of a run instead of its best.
     progress: show a progress bar.
 
@@ -273,13 +282,17 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
   output = pathlib.Path(output)
   (source,) = dataset_config_lib.load_splits(config.dataset,
                                              [config.dataset.eval_split])
+  # Predictions the protocol can write (PoseTrack18 JSON) go beside the metrics.
+  predictions_dir = output.with_name(output.stem + "_predictions")
   results = evaluate(predictor, source,
                      batch_size=sharding.per_process_batch(config.eval_batch_size,
                                                            "eval_batch_size"),
                      num_threads=config.dataset.num_threads,
                      num_workers=config.dataset.num_workers, progress=progress,
-                     dataset_config=config.dataset)
+                     dataset_config=config.dataset, predictions_dir=predictions_dir)
   results = {"step": step, **results, "checkpoint": str(checkpoint)}
+  if predictions_dir.is_dir():
+    results["predictions"] = str(predictions_dir)
   if jax.process_index() == 0:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

@@ -15,7 +15,16 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("h36m_posemamba.py", "l,gt"), ("mpi_inf_3dhp_sasmamba.py", None),
            ("mpi_inf_3dhp_sasmamba.py", "81"), ("synthetic_sasmamba.py", None),
            ("synthetic_sasmamba.py", "smoke"),
-           ("synthetic_mlp_baseline.py", None)]
+           ("synthetic_mlp_baseline.py", None),
+           ("posetrack17_glsmamba.py", "b"), ("posetrack17_glsmamba.py", "h"),
+           ("posetrack18_glsmamba.py", "b"), ("posetrack18_glsmamba.py", "h"),
+           ("posetrack21_glsmamba.py", "b"), ("posetrack21_glsmamba.py", "h"),
+           ("sub_jhmdb_glsmamba.py", "1"), ("sub_jhmdb_glsmamba.py", "2"),
+           ("sub_jhmdb_glsmamba.py", "3"), ("synthetic_glsmamba.py", None),
+           ("synthetic_glsmamba.py", "smoke"), ("synthetic_vitpose_baseline.py", None),
+           ("synthetic_vitpose_baseline.py", "backbone"),
+           ("synthetic_vitpose_baseline.py", "smoke"),
+           ("synthetic_vitpose_baseline.py", "backbone_smoke")]
 
 
 def load_config(name, arg=None):
@@ -46,11 +55,32 @@ def test_recipes_match_the_reference():
   assert mpi.task.constant_confidence and mpi.model.kwargs.num_frames == 27
   assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
       "synthetic_sasmamba.py").num_epochs
+  # GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
+  # T = 5, the ViTPose backbone frozen and loaded from an official file.
+  for name, arg in (("posetrack18_glsmamba.py", "b"), ("posetrack17_glsmamba.py", "h"),
+                    ("posetrack21_glsmamba.py", "b"), ("sub_jhmdb_glsmamba.py", "2")):
+    g = load_config(name, arg)
+    o = g.optimizer
+    assert (o.learning_rate, o.schedule, tuple(o.step_epochs), o.step_factor,
+            g.num_epochs) == (1e-4, "step", (6, 12), 0.1, 20)
+    assert o.freeze == ("^backbone/",) and g.task.backbone.checkpoint.endswith(".pth")
+    assert g.task.input_size == (192, 256) and g.task.flip_test
+  assert load_config("posetrack17_glsmamba.py", "h").task.backbone.name == "vitpose_h"
+  assert load_config("sub_jhmdb_glsmamba.py", "3").dataset.name == "sub_jhmdb/split3"
+  # The video quickstart: the baseline's head and GLSMamba get the same steps.
+  base, video = load_config("synthetic_vitpose_baseline.py"), load_config(
+      "synthetic_glsmamba.py")
+  for key in ("max_steps", "batch_size"):
+    assert base[key] == video[key]
+  assert base.optimizer.freeze == video.optimizer.freeze == ("^backbone/",)
 
 
 @pytest.mark.parametrize("name,arg", [("h36m_posemamba.py", "m"),
                                       ("h36m_sasmamba.py", "cpn,x"),
-                                      ("mpi_inf_3dhp_sasmamba.py", "30")])
+                                      ("mpi_inf_3dhp_sasmamba.py", "30"),
+                                      ("posetrack18_glsmamba.py", "l"),
+                                      ("sub_jhmdb_glsmamba.py", "4"),
+                                      ("synthetic_glsmamba.py", "big")])
 def test_bad_config_arguments(name, arg):
   with pytest.raises(ValueError, match="takes"):
     load_config(name, arg)

@@ -20,6 +20,7 @@ from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import losses
 from sasmamba_jax.train import config as config_lib
+from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
 
 
@@ -132,6 +133,15 @@ def test_video_model_trains_on_cached_features_and_reuses_the_cache(tiny, tmp_pa
           "Total"} <= set(result)
   saved = json.loads((tmp_path / "run" / "eval" / "step_2.json").read_text())
   assert saved["Total"] == result["Total"]
+  # experiments.evaluate's path: the crops (no cache), PoseTrack18 JSON beside.
+  final = evaluator_lib.evaluate_checkpoint(c, tmp_path / "run", progress=False)
+  pred_dir = tmp_path / "run" / "eval" / "final_predictions"
+  assert final["predictions"] == str(pred_dir) and sorted(pred_dir.glob("*.json"))
+  (val,) = datasets.config.load_splits(c.dataset, ["val"])
+  rescored = evaluation.evaluate_posetrack(
+      val.dataset_info.metadata["annotations"]["val"], pred_dir)
+  assert rescored["Total"] == pytest.approx(final["Total"])
+  assert abs(final["Total"] - result["Total"]) < 5.0   # float16 cache vs crops
   cache_dir = tmp_path / "run" / "feature_cache"
   cached = cache_lib.FeatureCache(cache_dir / "train")
   example = cached[0]
