@@ -12,7 +12,8 @@ from sasmamba_jax import benchmarking
 from sasmamba_jax import cli
 from sasmamba_jax.benchmarking import deform_conv as benchmark
 
-_SHAPES = flags.DEFINE_list("shapes", ["glsmamba_stmm", "sasmamba_depthwise"],
+_SHAPES = flags.DEFINE_list("shapes", ["sasmamba_quickstart", "glsmamba_tiny",
+                                      "glsmamba_tiny_depthwise", "glsmamba_stmm_b8"],
                             f"Shapes to run: {', '.join(benchmark.SHAPES)}.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per measurement.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", str(benchmarking.RESULTS_DIR),

@@ -20,12 +20,33 @@ differentiated through ``y - floor(y)``, which is exactly torchvision's coordina
 gradient, and samples outside get no offset gradient (checked against torchvision's
 compiled kernel on ``../shared/fixtures/dcnv2``).
 
-Memory: the one large intermediate is the column tensor (B, Ho, Wo, K, C) of masked
-bilinear samples (torchvision's ``columns``), in float32 (or float64); the four
-corner gathers that build it are of the same size and XLA fuses them into it. The
-sampling indices and weights are (B, Ho, Wo, K, G, 4). The whole operator runs under
-``jax.checkpoint``: the backward pass keeps only the inputs and recomputes the
-columns, so forward and backward each hold O(B Ho Wo K C) at a time, never more.
+Two internal paths compute the same function (same floor-based weights, so the same
+outputs and gradients up to float32 summation order; tests check them against each
+other):
+
+* ``"gather"`` (what ``impl="auto"`` uses): the (B, Ho, Wo, K, G, 4) corner indices
+  and weights, then one gather of all four corners from x viewed as a flat
+  (B H W G, C / G) table (corners outside read row 0 with weight 0), giving the
+  corner values (B, Ho, Wo, K, G, 4, C / G): four column tensors. Depthwise
+  (groups == C == Cout) contracts corners, taps and kernel in one einsum; otherwise
+  the corners are reduced to the column tensor (B, Ho, Wo, K, C) (torchvision's
+  ``columns``) and contracted with the weight. The backward is one scatter-add of
+  the same size into the input gradient.
+* ``"dense"``: bilinear sampling as a matmul with dense interpolation weights
+  (B, Ho, Wo, K, G, H W), the outer product of per-axis weights; no gather or
+  scatter. It exists for accelerators, where matmuls are cheap and gathers slow
+  (TPU), on small grids; it is not chosen automatically because on the 2-core CPU
+  its forward+backward measured 2x (4 x 3 grid) to 20x (27 x 17) slower than the
+  gather at every grid tried (``python -m experiments.benchmark_deform_conv``), and
+  it has not been timed on an accelerator.
+
+Memory: the gather path's forward holds the corner values (4 column tensors). Without
+rematerialisation the backward keeps them as residuals; that is up to 25% faster
+(depthwise) on CPU, so it is done while they stay within ``REMAT_BYTES`` (128 MiB)
+per call, about SasMamba's and GLSMamba's training shapes; above it the operator runs
+under ``jax.checkpoint`` and the backward keeps only the inputs and recomputes them.
+The dense path always runs under ``jax.checkpoint`` (its weights are H W / 4 times the
+corner values).
 """
 
 from __future__ import annotations
@@ -38,6 +59,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from sasmamba_jax.nn import torch_init
+
+# Above this many bytes of gathered corner values (B Ho Wo K 4 C) the operator is
+# rematerialised rather than keeping them for the backward.
+REMAT_BYTES = 128 * 2**20
 
 
 def _pair(v: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
@@ -60,42 +85,101 @@ def output_size(size: int, kernel: int, stride: int, padding: int,
   return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _columns(x: jax.Array, y: jax.Array, xx: jax.Array, mask: jax.Array | None,
-             height: int, width: int) -> jax.Array:
-  """Masked bilinear samples of every tap: torchvision's column tensor.
+def _tap_weights(y: jax.Array, xx: jax.Array, height: int, width: int):
+  """Corner indices and bilinear weights of every sample (torchvision's rules).
 
   Args:
-    x: (B, H * W, G, C / G) input, channels split into the G offset groups.
-    y, xx: (B, P, K, G) float sampling coordinates of the K taps of P outputs.
-    mask: (B, P, K, G) modulation, or None.
+    y, xx: (...,) float sampling coordinates.
 
   Returns:
-    (B, P, K, C) in the promoted dtype of x and y.
+    ``(y0, x0, wy, wx)``: integer corners y0 = floor(y), x0 = floor(x) and the
+    per-axis weights (..., 2) of rows (y0, y0 + 1) and columns (x0, x0 + 1). An
+    axis whose coordinate is outside (-1, size) gets weights 0 on both corners, so
+    the sample is 0 and has no coordinate gradient; a corner outside the image is
+    dropped by the caller (the gather masks it, the dense path never reaches it).
   """
-  inside = (y > -1) & (y < height) & (xx > -1) & (xx < width)
   y0 = jnp.floor(y)
   x0 = jnp.floor(xx)
   ly = y - y0  # Carries the coordinate gradient (floor's gradient is zero).
   lx = xx - x0
-  y0 = y0.astype(jnp.int32)
-  x0 = x0.astype(jnp.int32)
-  # One gather per image and offset group: (H W, Cg) rows at (P, K) indices.
-  gather = jax.vmap(jax.vmap(lambda img, i: img[i], in_axes=(1, 2), out_axes=2))
-  acc = jnp.promote_types(x.dtype, y.dtype)
-  cols = None
-  for cy, cx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
-                     (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
-    valid = inside & (cy >= 0) & (cy < height) & (cx >= 0) & (cx < width)
-    idx = jnp.where(valid, cy * width + cx, 0)
-    wt = jnp.where(valid, wt, 0.0)
-    if mask is not None:
-      wt = wt * mask
-    term = gather(x, idx).astype(acc) * wt[..., None].astype(acc)  # (B, P, K, G, Cg)
-    cols = term if cols is None else cols + term
-  return cols.reshape(*cols.shape[:3], -1)
+  wy = jnp.where(((y > -1) & (y < height))[..., None],
+                 jnp.stack([1 - ly, ly], axis=-1), 0.0)
+  wx = jnp.where(((xx > -1) & (xx < width))[..., None],
+                 jnp.stack([1 - lx, lx], axis=-1), 0.0)
+  return y0.astype(jnp.int32), x0.astype(jnp.int32), wy, wx
 
 
-def _deform_conv(x, offset, weight, bias, mask, *, stride, padding, dilation, groups):
+def _samples_gather(x: jax.Array, y: jax.Array, xx: jax.Array,
+                    mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+  """Gathered corner values and their weights: one gather for all four corners.
+
+  Args:
+    x: (B, H, W, C) input, channels split into the G offset groups.
+    y, xx: (B, P, K, G) float sampling coordinates of the K taps of P outputs.
+    mask: (B, P, K, G) modulation, or None.
+
+  Returns:
+    ``(vals, wts)``: vals (B, P, K, G, 4, C / G) in x's dtype, wts (B, P, K, G, 4);
+    the masked bilinear sample is ``sum_q vals * wts``. Corners outside the image
+    read row 0 with weight 0.
+  """
+  b, h, w, c = x.shape
+  _, p, k, g = y.shape
+  y0, x0, wy, wx = _tap_weights(y, xx, h, w)
+  cy = y0[..., None] + jnp.array([0, 0, 1, 1])  # Corners (y0, x0), (y0, x0 + 1), ...
+  cx = x0[..., None] + jnp.array([0, 1, 0, 1])
+  wts = wy[..., (0, 0, 1, 1)] * wx[..., (0, 1, 0, 1)]  # (B, P, K, G, 4)
+  valid = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
+  wts = jnp.where(valid, wts, 0.0)
+  if mask is not None:
+    wts = wts * mask[..., None]
+  # Row of (image b, pixel, offset group) in x viewed as (B H W G, C / G): one plain
+  # gather over a flat table, whose transpose is one scatter-add.
+  row = ((jnp.arange(b)[:, None, None, None, None] * (h * w)
+          + jnp.where(valid, cy * w + cx, 0)) * g
+         + jnp.arange(g)[:, None])
+  vals = jnp.take(x.reshape(b * h * w * g, c // g), row.reshape(-1), axis=0,
+                  mode="clip")
+  return vals.reshape(b, p, k, g, 4, c // g), wts
+
+
+def _columns_dense(x: jax.Array, y: jax.Array, xx: jax.Array,
+                   mask: jax.Array | None, acc: Any) -> jax.Array:
+  """Masked bilinear samples as a matmul with dense interpolation weights.
+
+  The weight of pixel (r, s) for a sample is wy[r] * wx[s], with wy[r] the bilinear
+  weight of row r (1 - ly at y0, ly at y0 + 1, 0 elsewhere) and wx likewise: the
+  same function of y - floor(y) as the gather, so outputs and every gradient agree,
+  and rows or columns outside the image simply do not exist in the sum.
+
+  Args:
+    x: (B, H, W, C) input.
+    y, xx: (B, P, K, G) float sampling coordinates.
+    mask: (B, P, K, G) modulation, or None.
+    acc: accumulation dtype.
+
+  Returns:
+    (B, P, K, C) column tensor in ``acc``.
+  """
+  b, h, w, c = x.shape
+  _, p, k, g = y.shape
+  y0, x0, wy, wx = _tap_weights(y, xx, h, w)
+  if mask is not None:
+    wy = wy * mask[..., None]
+  rows = jnp.arange(h)
+  cols = jnp.arange(w)
+  dy = rows - y0[..., None]  # (B, P, K, G, H): 0 at y0, 1 at y0 + 1.
+  dx = cols - x0[..., None]
+  ty = jnp.where(dy == 0, wy[..., :1], 0.0) + jnp.where(dy == 1, wy[..., 1:], 0.0)
+  tx = jnp.where(dx == 0, wx[..., :1], 0.0) + jnp.where(dx == 1, wx[..., 1:], 0.0)
+  dense = (ty[..., :, None] * tx[..., None, :]).reshape(b, p, k, g, h * w)
+  out = jnp.einsum("bpkgn,bngi->bpkgi", dense.astype(acc),
+                   x.reshape(b, h * w, g, c // g).astype(acc))
+  return out.reshape(b, p, k, c)
+
+
+def _deform_conv(x, offset, weight, bias, mask, *, stride, padding, dilation, groups,
+                 impl):
   """The operator on validated arguments (see ``deform_conv2d``)."""
   b, h, w, c = x.shape
   kh, kw, _, cout = weight.shape
@@ -114,15 +198,27 @@ def _deform_conv(x, offset, weight, bias, mask, *, stride, padding, dilation, gr
   xx = base_x[:, None, None] + tap_x[:, None] + off[..., 1]
   if mask is not None:
     mask = mask.astype(coord).reshape(b, ho * wo, g, k).transpose(0, 1, 3, 2)
-  cols = _columns(x.reshape(b, h * w, g, c // g), y, xx, mask, h, w)  # (B, P, K, C)
   wt = weight.astype(acc).reshape(k, c // groups, groups, cout // groups)
-  if groups == 1:
-    out = jnp.einsum("bpkc,kco->bpo", cols, wt[:, :, 0])
-  elif c == groups and cout == groups:  # Depthwise: a weighted sum over the taps.
-    out = jnp.einsum("bpkc,kc->bpc", cols, wt[:, 0, :, 0])
+  depthwise = c == groups and cout == groups
+  if impl == "gather" and depthwise:
+    # Corners, taps and the kernel in one contraction: no column tensor.
+    vals, wts = _samples_gather(x, y, xx, mask)
+    out = jnp.einsum("bpkgqi,bpkgq,kgi->bpgi", vals.astype(acc), wts.astype(acc),
+                     wt[:, 0, :, 0].reshape(k, g, c // g)).reshape(b, ho * wo, c)
   else:
-    cols = cols.reshape(b, ho * wo, k, groups, c // groups)
-    out = jnp.einsum("bpkgi,kigo->bpgo", cols, wt).reshape(b, ho * wo, cout)
+    if impl == "gather":
+      vals, wts = _samples_gather(x, y, xx, mask)
+      cols = jnp.einsum("bpkgqi,bpkgq->bpkgi", vals.astype(acc), wts.astype(acc))
+      cols = cols.reshape(b, ho * wo, k, c)
+    else:
+      cols = _columns_dense(x, y, xx, mask, acc)
+    if groups == 1:
+      out = jnp.einsum("bpkc,kco->bpo", cols, wt[:, :, 0])
+    elif depthwise:  # A weighted sum over the taps.
+      out = jnp.einsum("bpkc,kc->bpc", cols, wt[:, 0, :, 0])
+    else:
+      cols = cols.reshape(b, ho * wo, k, groups, c // groups)
+      out = jnp.einsum("bpkgi,kigo->bpgo", cols, wt).reshape(b, ho * wo, cout)
   if bias is not None:
     out = out + bias.astype(acc)
   return out.reshape(b, ho, wo, cout).astype(x.dtype)
@@ -131,7 +227,8 @@ def _deform_conv(x, offset, weight, bias, mask, *, stride, padding, dilation, gr
 def deform_conv2d(x: jax.Array, offset: jax.Array, weight: jax.Array,
                   bias: jax.Array | None = None, mask: jax.Array | None = None, *,
                   stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-                  dilation: int | Sequence[int] = 1, groups: int = 1) -> jax.Array:
+                  dilation: int | Sequence[int] = 1, groups: int = 1,
+                  impl: str = "auto") -> jax.Array:
   """Deformable convolution (DCNv2 with a mask, DCNv1 without), channels-last.
 
   ``torchvision.ops.deform_conv2d`` with every array moved channels-last.
@@ -149,6 +246,8 @@ def deform_conv2d(x: jax.Array, offset: jax.Array, weight: jax.Array,
     mask: optional (B, Ho, Wo, G kh kw) modulation (channel g * K + k); None is DCNv1.
     stride, padding, dilation: ints or (h, w) pairs, as in torchvision.
     groups: convolution groups; must divide C and Cout.
+    impl: "auto" (the gather), "gather" or "dense"; see the module docstring. All
+      give the same result.
 
   Returns:
     (B, Ho, Wo, Cout) in x's dtype. Sampling coordinates and the accumulation are
@@ -202,8 +301,15 @@ def deform_conv2d(x: jax.Array, offset: jax.Array, weight: jax.Array,
     if a is not None and not jnp.issubdtype(a.dtype, jnp.floating):
       raise ValueError(f"deform_conv2d: {name} must be floating point, got {a.dtype}")
   # Under remat the backward keeps the inputs and recomputes the (B, P, K, C) columns.
-  run = jax.checkpoint(functools.partial(
-      _deform_conv, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=groups))
+  if impl not in ("auto", "gather", "dense"):
+    raise ValueError(f"deform_conv2d: impl must be 'auto', 'gather' or 'dense', got "
+                     f"{impl!r}")
+  run = functools.partial(_deform_conv, stride=(sh, sw), padding=(ph, pw),
+                          dilation=(dh, dw), groups=groups,
+                          impl="gather" if impl == "auto" else impl)
+  corners_bytes = b * ho * wo * k * 4 * c * jnp.dtype(x.dtype).itemsize
+  if impl == "dense" or corners_bytes > REMAT_BYTES:
+    run = jax.checkpoint(run)
   return run(x, offset, weight, bias, mask)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from sasmamba_jax.nn import deform_conv as deform_conv_module
 from sasmamba_jax.nn.deform_conv import DeformableDepthwiseConv
 from sasmamba_jax.nn.deform_conv import ModulatedDeformConv
 from sasmamba_jax.nn.deform_conv import deform_conv2d
@@ -226,3 +227,46 @@ def test_shape_errors():
     deform_conv2d(jnp.zeros((1, 2, 2, 6)), jnp.zeros((1, 1, 1, 18)), w, groups=2)
   with pytest.raises(ValueError, match="odd"):
     DeformableDepthwiseConv(2, 2, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("c,cout,groups,g_off,masked", [
+    (6, 6, 6, 1, False),  # SasMamba: depthwise DCNv1.
+    (6, 5, 1, 1, True),   # GLSMamba STMM: full modulated DCNv2.
+    (6, 6, 6, 1, True),   # STMM with stmm_groups = C.
+    (6, 4, 2, 3, True),   # Offset groups across convolution groups.
+])
+def test_internal_paths_agree(monkeypatch, c, cout, groups, g_off, masked):
+  """Each path and the rematerialised variant against the others, every gradient,
+  with offsets that leave the image and exactly integer coordinates (the corner
+  case of floor's one-sided coordinate gradient, and y == -1 / y == H)."""
+  rng = np.random.RandomState(5)
+  b, h, w = 2, 7, 5
+  x = jnp.asarray(rng.randn(b, h, w, c), jnp.float32)
+  offset = rng.uniform(-6, 6, (b, h, w, 18 * g_off))
+  offset[..., ::3] = np.round(offset[..., ::3])
+  offset = jnp.asarray(offset, jnp.float32)
+  mask = jnp.asarray(rng.uniform(0, 1, (b, h, w, 9 * g_off)), jnp.float32)
+  weight = jnp.asarray(rng.randn(3, 3, c // groups, cout), jnp.float32)
+  bias = jnp.asarray(rng.randn(cout), jnp.float32)
+  probe = jnp.asarray(rng.randn(b, h, w, cout), jnp.float32)
+
+  def grads(impl):
+    def loss(x, offset, weight, bias, mask):
+      out = deform_conv2d(x, offset, weight, bias, mask if masked else None,
+                          padding=1, groups=groups, impl=impl)
+      return jnp.sum(out * probe)
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3, 4)))(
+        x, offset, weight, bias, mask)
+
+  want = grads("gather")
+  assert float(jnp.max(jnp.abs(want[1][1]))) > 0  # The offset gradient is exercised.
+  got = {"dense": grads("dense"), "auto": grads("auto")}
+  monkeypatch.setattr(deform_conv_module, "REMAT_BYTES", 0)
+  got["gather, rematerialised"] = grads("gather")
+  for name, (value, gs) in got.items():
+    np.testing.assert_allclose(value, want[0], rtol=1e-5, err_msg=name)
+    for i, (g, wg) in enumerate(zip(gs, want[1])):
+      np.testing.assert_allclose(g, wg, rtol=1e-5, atol=1e-5,
+                                 err_msg=f"{name}, gradient {i}")
+  with pytest.raises(ValueError, match="impl must be"):
+    deform_conv2d(x, offset, weight, impl="scatter", padding=1, groups=groups)
