@@ -43,5 +43,5 @@ def get_config(arg: str = ""):
   c.model.kwargs.routes = ("time",)
   c.model.kwargs.stmm = False
   c.optimizer.learning_rate = 1e-3
-  per_frame.schedule(c, smoke, 600)
+  per_frame.schedule(c, smoke, 300)
   return c

@@ -80,11 +80,11 @@ def get_config(arg: str = ""):
       c.model.kwargs.depth = 4
       c.model.kwargs.num_heads = 4
       c.model.kwargs.deconv_filters = (32,)
-    schedule(c, smoke, 1200)
+    schedule(c, smoke, 600)
   else:
     # The per-frame baseline: the frozen backbone and its own head, trained on.
     c.task.backbone.checkpoint = ("runs/video_smoke/backbone/model" if smoke
                                   else "runs/video/backbone/model")
     c.optimizer.learning_rate = 1e-3
-    schedule(c, smoke, 600)
+    schedule(c, smoke, 300)
   return c
