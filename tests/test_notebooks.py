@@ -35,7 +35,7 @@ def _content(nb):
 
 
 def test_every_notebook_is_generated_from_its_source():
-  assert len(SOURCES) >= 4
+  assert len(SOURCES) >= 5
   generated = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
   assert [p.stem for p in generated] == [p.stem for p in SOURCES]
   for source in SOURCES:
@@ -85,3 +85,8 @@ def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   assert (work / "exports" / "quickstart_smoke_finetuned" / "config.json").is_file()
   # Without the Human3.6M files, their steps say so and are skipped.
   assert _outputs(executed["04_train_h36m"], "Skipped, the data is not there")
+  video = executed["05_video_pose_glsmamba"]
+  assert _outputs(video, "text/markdown")  # the baseline / GLSMamba table
+  assert _outputs(video, "image/png")  # heatmaps and keypoints on a frame
+  assert (work / "runs" / "video_smoke" / "comparison.json").is_file()
+  assert _outputs(video, "Skipped, the data is not there")  # PoseTrack
