@@ -5,6 +5,15 @@
   python -m experiments.benchmark_glsmamba --nospeed        # counts only (seconds)
 
 Results go to benchmarks/results/benchmark_glsmamba_<backend>_<device>.json.
+
+  python -m experiments.benchmark_glsmamba --pipeline --batch=1 --repeats=1
+
+--pipeline times the video task instead, crops in (``glsmamba.run_pipeline``): the
+trainer's train step of GLSMamba-B on a frozen, random ViTPose-B (clips/s, with the
+backbone and on cached features) and the jitted task.predict with the flip test on
+and off (crops/s), at T = --frames and --crop_height x --crop_width. On a 2-core CPU
+the step takes minutes: keep --batch=1 --repeats=1 there. Results go to
+benchmarks/results/benchmark_glsmamba_pipeline_<backend>_<device>.json.
 """
 
 from absl import flags
@@ -21,12 +30,28 @@ _SPEED = flags.DEFINE_bool("speed", True, "Time glsmamba_b (else counts only).")
 _XLA_FLOPS = flags.DEFINE_bool("xla_flops", False,
                                "Also compile a loop-free build for XLA's FLOP count.")
 _IMPL = flags.DEFINE_string("impl", "auto", "Selective-scan implementation.")
+_PIPELINE = flags.DEFINE_bool("pipeline", False,
+                              "Time the pose_2d_video train step and predict instead.")
+_BATCH = flags.DEFINE_integer("batch", 1, "--pipeline: clips per batch (B).")
+_CROP_HEIGHT = flags.DEFINE_integer("crop_height", 256, "--pipeline: crop height H.")
+_CROP_WIDTH = flags.DEFINE_integer("crop_width", 192, "--pipeline: crop width W.")
+_MODEL = flags.DEFINE_string("model", "glsmamba_b", "--pipeline: the video head.")
+_BACKBONE = flags.DEFINE_string("backbone", "vitpose_b",
+                                "--pipeline: the frozen ViTPose (random weights).")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", str(benchmarking.RESULTS_DIR),
                                    "Where the JSON goes.")
 
 
 def main(argv):
   cli.reject_extra_args(argv)
+  if _PIPELINE.value:
+    payload = benchmark.run_pipeline(
+        model=_MODEL.value, backbone=_BACKBONE.value, frames=_FRAMES.value,
+        height=_CROP_HEIGHT.value, width=_CROP_WIDTH.value, batch=_BATCH.value,
+        repeats=_REPEATS.value)
+    benchmarking.report("benchmark_glsmamba_pipeline", payload,
+                        benchmark.PIPELINE_COLUMNS, _RESULTS_DIR.value)
+    return
   payload = benchmark.run(frames=_FRAMES.value, height=_HEIGHT.value,
                           width=_WIDTH.value, repeats=_REPEATS.value,
                           speed=_SPEED.value, xla_flops=_XLA_FLOPS.value,

@@ -99,9 +99,12 @@ def time_compiled(compiled: Callable[..., Any], args: Sequence[Any], *,
                   repeats: int = 5, min_seconds: float = 0.0) -> dict[str, float]:
   """Runs an already compiled function (warm-up excluded) and times each call.
 
-  Returns the median and minimum seconds per call, blocking on every output.
+  Returns the median and minimum seconds per call, blocking on every output, and
+  the warm-up call's seconds.
   """
+  t0 = time.perf_counter()
   jax.block_until_ready(compiled(*args))  # Warm-up: allocation, first dispatch.
+  warmup_s = time.perf_counter() - t0
   times = []
   start = time.perf_counter()
   while len(times) < repeats or time.perf_counter() - start < min_seconds:
@@ -109,7 +112,7 @@ def time_compiled(compiled: Callable[..., Any], args: Sequence[Any], *,
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - t0)
   return {"median_s": float(np.median(times)), "min_s": float(np.min(times)),
-          "repeats": len(times)}
+          "repeats": len(times), "warmup_s": warmup_s}
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,

@@ -14,6 +14,14 @@ Timing (``run``): forward and forward+backward of one clip (B = 1) at the given
 feature size, jitted, with XLA's memory estimate of each compiled function and,
 optionally, XLA's FLOP count of a loop-free build (every scan one associative chunk;
 XLA counts a while-loop body once) as a cross-check of the analytic count.
+
+Pipeline (``run_pipeline``): the video task as it trains and evaluates, crops in:
+``VideoPoseModel`` (frozen ViTPose + GLSMamba) of a ``pose_2d_video`` config with
+``optimizer.freeze = ("^backbone/",)``, the trainer's own compiled train step on
+random batches of ``task.batch_spec`` (clips/s with the backbone's forward, and on
+cached features, which skip it), and the jitted ``task.predict`` with the flip test
+on and off (crops/s; a crop is one person's clip of T frames). The backbone is
+random: speed does not depend on its weights.
 """
 
 from __future__ import annotations
@@ -27,9 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sasmamba_jax import tasks
 from sasmamba_jax.benchmarking import common
 from sasmamba_jax.models import registry
 from sasmamba_jax.models.glsmamba import GLSMambaConfig
+from sasmamba_jax.train import config as config_lib
+from sasmamba_jax.train import evaluator as evaluator_lib
+from sasmamba_jax.train import optimizers
+from sasmamba_jax.train import sharding
+from sasmamba_jax.train import trainer
 
 # ViTPose backbones (REFERENCE section 8): (width, depth).
 VITPOSE = {"vitpose_s": (384, 12), "vitpose_b": (768, 12), "vitpose_l": (1024, 24),
@@ -192,3 +206,138 @@ def run(*, frames: int, height: int, width: int, repeats: int, speed: bool = Tru
       "counts": counts,
       "results": speed_rows,
   }
+
+
+def pipeline_config(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
+                    frames: int = 5, height: int = 256, width: int = 192,
+                    batch: int = 1, **task_overrides: Any):
+  """A validated ``pose_2d_video`` run config: ``model`` on a new ``backbone``.
+
+  The family defaults (``configs/*_glsmamba.py``: frozen backbone, AdamW, flip
+  test, DARK), crops ``height`` x ``width``; ``task_overrides`` set ``task`` keys.
+  """
+  c = config_lib.base_config("pose_2d_video")
+  c.model.name = model
+  c.model.kwargs.num_frames = frames
+  c.task.backbone.name = backbone
+  c.task.backbone.checkpoint = ""     # a random ViTPose: speed needs no weights
+  c.task.input_size = (width, height)
+  for key, value in task_overrides.items():
+    c.task[key] = value
+  c.batch_size = c.eval_batch_size = batch
+  return config_lib.validate(c)
+
+
+def _time(fn, args, repeats: int) -> dict[str, Any]:
+  """AOT compile (seconds, XLA memory), warm-up call, then ``repeats`` timed calls."""
+  start = time.perf_counter()
+  compiled = fn.lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  mem = common.compiled_memory_bytes(compiled)
+  timing = common.time_compiled(compiled, args, repeats=repeats)
+  return {"ms": timing["median_s"] * 1e3, "seconds": timing["median_s"],
+          "first_call_s": timing["warmup_s"], "compile_s": compile_s,
+          "mem_estimate_mib": mem["peak_estimate_bytes"] / 2**20 if mem else None}
+
+
+def bench_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
+                   frames: int = 5, height: int = 256, width: int = 192,
+                   batch: int = 1, repeats: int = 1, train: bool = True,
+                   evaluate: bool = True, **task_overrides: Any
+                   ) -> list[dict[str, Any]]:
+  """Train-step clips/s (crops in, cached features in) and eval crops/s.
+
+  One row per measurement: ``mode`` train (the trainer's step: loss, gradients of
+  the head, AdamW) or eval (``task.predict``: heatmaps, flip test, UDP + DARK
+  decoding), ``input`` images (B, T, H, W, 3) or features (B, T, h, w, C).
+  """
+  if batch < 1 or repeats < 1:
+    raise ValueError(f"bench_pipeline: batch ({batch}) and repeats ({repeats}) "
+                     "must be >= 1")
+  cfg = pipeline_config(model=model, backbone=backbone, frames=frames, height=height,
+                        width=width, batch=batch, **task_overrides)
+  task = tasks.create(cfg.task)
+  mesh = sharding.make_mesh()
+  net = sharding.create_sharded(
+      lambda: task.build_model(cfg.model, rngs=nnx.Rngs(params=0, dropout=1),
+                               dtype=cfg.compute_dtype), mesh, "replicated")
+  task.check_model(net)
+  base = {"model": model, "backbone": backbone, "frames": frames,
+          "crop": f"{height}x{width}", "batch": batch}
+  rows = []
+  if train:
+    ts = trainer.make_train_state(net, cfg.optimizer, mesh, steps_per_epoch=1000,
+                                  total_steps=1000)
+    # As Trainer compiles it: gradients of the trainable (unfrozen) parameters only.
+    step_fn = jax.jit(trainer.make_train_step(
+        ts.graphdef, ts.rest, task, ts.tx, ts.schedule, jax.random.key(0),
+        optimizers.trainable_filter(cfg.optimizer)))
+    count = lambda key: int(sum(x.size for x in jax.tree.leaves(ts.state.get(key))))
+    for cached in (False, True):
+      task.cached = cached    # as prepare_sources leaves it: batches of features
+      batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
+          task.batch_spec(net, batch)).items()}
+      step = jnp.asarray(1, jnp.int32)
+      timing = _time(step_fn, (ts.state, batch_arrays, step), repeats)
+      row = dict(base, mode="train", input="features" if cached else "images",
+                 trained_params=count("params"), frozen_params=count("frozen"),
+                 **timing)
+      row["clips_per_s"] = batch / timing["seconds"]
+      print(common.format_table([row], list(row)), flush=True)
+      rows.append(row)
+    task.cached = False
+  if evaluate:
+    graphdef, rest, variables = evaluator_lib.split_model(net, cfg.optimizer.freeze)
+    batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
+        task.batch_spec(net, batch)).items()}
+    for flip in (True, False):
+      eval_cfg = cfg.task.copy_and_resolve_references()
+      eval_cfg.flip_test = flip
+      eval_task = tasks.create(eval_cfg)
+      eval_task.check_model(net)
+      predict = jax.jit(lambda v, b, t=eval_task: t.predict(
+          evaluator_lib.merge_model(graphdef, rest, v), b))
+      timing = _time(predict, (variables, batch_arrays), repeats)
+      row = dict(base, mode="eval", input="images", flip_test=flip, **timing)
+      row["crops_per_s"] = batch / timing["seconds"]
+      print(common.format_table([row], list(row)), flush=True)
+      rows.append(row)
+  return rows
+
+
+def run_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
+                 frames: int = 5, height: int = 256, width: int = 192,
+                 batch: int = 1, repeats: int = 1, **task_overrides: Any
+                 ) -> dict[str, Any]:
+  """``bench_pipeline``'s JSON payload (environment, settings, rows)."""
+  cfg = pipeline_config(model=model, backbone=backbone, frames=frames, height=height,
+                        width=width, batch=batch, **task_overrides)
+  rows = bench_pipeline(model=model, backbone=backbone, frames=frames, height=height,
+                        width=width, batch=batch, repeats=repeats, **task_overrides)
+  return {
+      "environment": common.environment(),
+      "settings": {"mode": "pipeline", "model": model, "backbone": backbone,
+                   "backbone_weights": "random (no checkpoint)",
+                   "frames": frames, "crop": [height, width], "batch": batch,
+                   "repeats": repeats, "freeze": list(cfg.optimizer.freeze),
+                   "optimizer": "AdamW, learning rate {}, weight decay {}".format(
+                       cfg.optimizer.learning_rate, cfg.optimizer.weight_decay),
+                   "dark_kernel": cfg.task.dark_kernel,
+                   "task_overrides": {k: str(v) for k, v in task_overrides.items()}},
+      "note": ("train: the trainer's jitted step (task loss, gradients of the head "
+               "only, AdamW) after an AOT compile and one warm-up call, median of "
+               "`repeats` calls; clips/s = batch / step. input images: the frozen "
+               "ViTPose runs on the T crops; features: cached features "
+               "(task.cached), no backbone. eval: jitted task.predict (heatmaps, "
+               "flip test, UDP + DARK decoding); crops/s = batch / call, a crop "
+               "being one person's clip of T frames. mem_estimate_mib: XLA's "
+               "static estimate (arguments + outputs + temporaries - aliases); "
+               "the step is timed without the trainer's state donation, so its "
+               "estimate counts the state (frozen backbone included) twice."),
+      "results": rows,
+  }
+
+
+PIPELINE_COLUMNS = ["mode", "input", "flip_test", "model", "backbone", "frames",
+                    "crop", "batch", "ms", "clips_per_s", "crops_per_s",
+                    "mem_estimate_mib", "compile_s", "first_call_s"]
