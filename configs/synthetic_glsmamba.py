@@ -42,6 +42,6 @@ def get_config(arg: str = ""):
   # chosen for the CPU budget (the six routes with STMM cost 5x more per step).
   c.model.kwargs.routes = ("time",)
   c.model.kwargs.stmm = False
-  c.optimizer.learning_rate = 1e-3
-  per_frame.schedule(c, smoke, 300)
+  c.optimizer.learning_rate = 2e-3
+  per_frame.schedule(c, smoke, 600, 16)
   return c

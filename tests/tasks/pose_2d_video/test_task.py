@@ -209,3 +209,26 @@ def test_video_model_checks_its_parts():
                              np.asarray(out), atol=1e-6)
   with pytest.raises(ValueError, match=r"expected clips \(B, T, H, W, 3\)"):
     model(jnp.zeros((2, 64, 48, 3)))
+
+
+def test_best_checkpoint_is_the_highest_map_and_runs_resume(tiny, tmp_path):
+  c = _config(tiny, cache_features=True, flip_test=False)
+  c.max_steps, c.eval_every_steps = 4, 2
+  c.optimizer.learning_rate = 3e-3
+  run = tmp_path / "run"
+  trainer.train_and_evaluate(c, run)
+  totals = {int(p.stem.split("_")[1]): json.loads(p.read_text())["Total"]
+            for p in (run / "eval").glob("step_*.json")}
+  assert sorted(totals) == [2, 4]
+  best_step = max(sorted(totals), key=lambda s: (totals[s], -s))  # ties: the first
+  (saved,) = [int(p.name) for p in (run / "best").iterdir() if p.name.isdigit()]
+  assert saved == best_step
+  assert (run / "tensorboard").is_dir()
+  # Resuming with more steps continues after step 4 (the cache is reused).
+  c = _config(tiny, cache_features=True, flip_test=False)
+  c.max_steps, c.eval_every_steps = 6, 2
+  c.optimizer.learning_rate = 3e-3
+  trainer.train_and_evaluate(c, run)
+  steps = [json.loads(line)["step"] for line in
+           (run / "metrics.jsonl").read_text().splitlines()]
+  assert max(steps) == 6 and steps.count(1) <= 1
