@@ -21,6 +21,7 @@ streaming PoseTrack mAP (higher is better) or Sub-JHMDB PCK@0.2.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Any, Mapping
 
@@ -37,6 +38,7 @@ from sasmamba_jax import models
 from sasmamba_jax import topdown
 from sasmamba_jax.checkpoints import pretrained
 from sasmamba_jax.datasets import video_transforms
+from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder as sub_jhmdb
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import config as task_config
@@ -45,8 +47,7 @@ from sasmamba_jax.tasks.pose_2d_video import losses
 #: per protocol: joints, left/right pairs, upper-body joints (half-body augmentation)
 _LAYOUTS = {
     "posetrack": (17, video_transforms.FLIP_PAIRS, video_transforms.UPPER_BODY),
-    "sub_jhmdb": (15, ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14)),
-                  (0, 1, 2, 3, 4, 7, 8, 11, 12)),
+    "sub_jhmdb": (15, sub_jhmdb.FLIP_PAIRS, sub_jhmdb.UPPER_BODY),
 }
 #: the transformed features a training / evaluation batch carries
 _TARGETS = ("heatmaps", "target_weight", "center", "scale")
@@ -77,7 +78,7 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
       raise ValueError(f"task.backbone.checkpoint {path} holds a "
                        f"{type(model).__name__}, not a ViTPose")
     if model.config.dtype != backbone.dtype:
-      model.config = _replace(model.config, dtype=backbone.dtype)
+      model.config = dataclasses.replace(model.config, dtype=backbone.dtype)
     return model   # Our own export: its config.json says what it is.
   model = checkpoints.load_official(path, image_size=image_size, dtype=backbone.dtype)
   expected = models.get_config(name)
@@ -88,11 +89,6 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
                      f"{expected.embed_dim} and {expected.depth}: set "
                      "task.backbone.name to the file's architecture")
   return model
-
-
-def _replace(config, **fields):
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  return dataclasses.replace(config, **fields)
 
 
 class Pose2DVideoTask:

@@ -232,3 +232,25 @@ def test_best_checkpoint_is_the_highest_map_and_runs_resume(tiny, tmp_path):
   steps = [json.loads(line)["step"] for line in
            (run / "metrics.jsonl").read_text().splitlines()]
   assert max(steps) == 6 and steps.count(1) <= 1
+
+
+def test_sub_jhmdb_protocol_scores_pck():
+  cfg = tasks.get("pose_2d_video").default_config()
+  cfg.protocol = "sub_jhmdb"
+  task = tasks.create(cfg)
+  assert (task.num_joints, task.primary_metric, task.higher_is_better) == (15, "Mean",
+                                                                          True)
+  evaluator = task.make_evaluator(None)
+  assert isinstance(evaluator, evaluation.SubJHMDBEvaluator)
+  keypoints = np.zeros((1, 15, 3), np.float32)
+  keypoints[0, :, :2] = np.arange(30).reshape(15, 2)
+  keypoints[0, :, 2] = 1
+  evaluator.update(keypoints, {"keypoints": keypoints,
+                               "bbox": np.array([[0, 0, 50, 50]], np.float32)})
+  result = evaluator.result()
+  assert result["Mean"] == 100.0
+  table = task.format_results(result)
+  assert "Mean" in table and "100.0" in table
+  # PoseTrack needs the split's ground truth; a source without it is named.
+  with pytest.raises(ValueError, match="ground-truth files"):
+    tasks.create(tasks.get("pose_2d_video").default_config()).make_evaluator(None)
