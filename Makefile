@@ -27,12 +27,13 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # The quickstart: a small SasMamba on the built-in synthetic dataset (built first if
-# needed), trained and evaluated on the CPU in about 14 minutes (README, Quickstart).
+# needed), trained and evaluated on the CPU in about 10 minutes (README, Quickstart).
 train: $(VENV)/.installed
 	$(VPY) -m experiments.train --config=configs/synthetic_sasmamba.py --workdir=$(WORKDIR)
 
 # The video quickstart: a small ViTPose on single frames, then the per-frame baseline
-# and GLSMamba on its frozen features, compared (README, Video quickstart).
+# and GLSMamba on its frozen features, compared; about 8 minutes on 2 CPU cores
+# (README, Video quickstart).
 train-video: $(VENV)/.installed
 	$(VPY) -m experiments.video_quickstart --workdir=$(if $(filter command line environment,$(origin WORKDIR)),$(WORKDIR),runs/video)
 

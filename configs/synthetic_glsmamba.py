@@ -11,7 +11,7 @@ backbone, cached once per crop (``task.cache_features``), trained for the same s
 batch and schedule as the baseline's head (600 x 16, lr 2e-3), then scored with the
 PoseTrack mAP on the 8 validation videos of ``synthetic_video_pose/delta2``, whose
 frames hide, blur or fade joints that the neighbouring frames show.
-Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba GLS_TOTAL against
+Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba 37.5 against
 35.6 for the per-frame baseline (README, video quickstart, says why the gap is small).
 
 Arg "smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in seconds.

@@ -10,6 +10,7 @@ all four on the shared 2-core machine instead of 150 s.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 
@@ -88,5 +89,16 @@ def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   video = executed["05_video_pose_glsmamba"]
   assert _outputs(video, "text/markdown")  # the baseline / GLSMamba table
   assert _outputs(video, "image/png")  # heatmaps and keypoints on a frame
-  assert (work / "runs" / "video_smoke" / "comparison.json").is_file()
+  # make train-video's three stages (experiments.video_quickstart, smoke sizes).
+  runs = work / "runs" / "video_smoke"
+  comparison = json.loads((runs / "comparison.json").read_text())
+  assert comparison["gain_total_map"] == pytest.approx(
+      comparison["glsmamba"]["Total"] - comparison["baseline"]["Total"])
+  assert (runs / "backbone" / "model" / "model.safetensors").is_file()
+  (step,) = sorted((runs / "eval").glob("step_*.json"))   # the GLSMamba run
+  assert {"Head", "Ankle", "Total"} <= set(json.loads(step.read_text()))
+  config = json.loads((runs / "config.json").read_text())
+  assert config["task"]["backbone"]["checkpoint"] == "runs/video_smoke/backbone/model"
+  baseline = json.loads((runs / "baseline" / "config.json").read_text())
+  assert baseline["optimizer"]["freeze"] == ["^backbone/"]
   assert _outputs(video, "Skipped, the data is not there")  # PoseTrack
