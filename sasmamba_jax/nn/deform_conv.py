@@ -307,8 +307,10 @@ def deform_conv2d(x: jax.Array, offset: jax.Array, weight: jax.Array,
   run = functools.partial(_deform_conv, stride=(sh, sw), padding=(ph, pw),
                           dilation=(dh, dw), groups=groups,
                           impl="gather" if impl == "auto" else impl)
-  corners_bytes = b * ho * wo * k * 4 * c * jnp.dtype(x.dtype).itemsize
-  if impl == "dense" or corners_bytes > REMAT_BYTES:
+  # A symbolic batch (jax.export) has no size to compare: remat, the safe choice.
+  corners_bytes = (b * ho * wo * k * 4 * c * jnp.dtype(x.dtype).itemsize
+                   if isinstance(b, int) else None)
+  if impl == "dense" or corners_bytes is None or corners_bytes > REMAT_BYTES:
     run = jax.checkpoint(run)
   return run(x, offset, weight, bias, mask)
 

@@ -270,3 +270,18 @@ def test_internal_paths_agree(monkeypatch, c, cout, groups, g_off, masked):
                                  err_msg=f"{name}, gradient {i}")
   with pytest.raises(ValueError, match="impl must be"):
     deform_conv2d(x, offset, weight, impl="scatter", padding=1, groups=groups)
+
+
+def test_exports_with_a_symbolic_batch():
+  """jax.export with a symbolic batch (save_pretrained's forward) traces the op."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+  offset = rng.normal(size=(2, 5, 4, 18)).astype(np.float32)
+  weight = rng.normal(size=(3, 3, 1, 3)).astype(np.float32)
+  fn = jax.jit(lambda x, o: deform_conv2d(x, o, weight, padding=1, groups=3))
+  (b,) = jax.export.symbolic_shape("batch")
+  exported = jax.export.export(fn)(
+      jax.ShapeDtypeStruct((b, 5, 4, 3), jnp.float32),
+      jax.ShapeDtypeStruct((b, 5, 4, 18), jnp.float32))
+  np.testing.assert_allclose(np.asarray(exported.call(x, offset)),
+                             np.asarray(fn(x, offset)), rtol=1e-6, atol=1e-6)
