@@ -111,6 +111,10 @@ def validate_run(cfg: ml_collections.ConfigDict) -> list[str]:
   if cfg.task.cache_features and FROZEN_BACKBONE not in cfg.optimizer.freeze:
     errors.append("task.cache_features = True: features can only be cached from a "
                   f"frozen backbone; add {FROZEN_BACKBONE!r} to optimizer.freeze")
+  if cfg.task.cache_features and cfg.task.flip_test:
+    errors.append("task.flip_test = True: the flip test needs the crops (a mirrored "
+                  "crop's features are not the mirrored features); set it to False "
+                  "with task.cache_features")
   if cfg.task.cache_features and kind != "video_pose2d":
     errors.append("task.cache_features = True: caching stores the ViTPose features "
                   "a video model takes; a ViTPose model reads the crops")

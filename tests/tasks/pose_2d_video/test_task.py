@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -64,6 +65,9 @@ def test_config_errors_name_the_key_and_the_fix(tiny):
     config_lib.validate(c)
   c = _config(tiny, model="vitpose_tiny", cache_features=True)
   with pytest.raises(ValueError, match="cache_features = True: features can only"):
+    config_lib.validate(c)
+  c = _config(tiny, cache_features=True)   # flip_test on by default
+  with pytest.raises(ValueError, match="flip_test = True: the flip test needs"):
     config_lib.validate(c)
   c = _config(tiny, model="vitpose_s")
   with pytest.raises(ValueError, match="a ViTPose model is its own backbone"):
@@ -148,18 +152,14 @@ def test_video_model_trains_on_cached_features_and_reuses_the_cache(tiny, tmp_pa
   assert example["features"].shape == (3, 16, 12, 32)
   assert example["heatmaps"].shape == (16, 12, 17)
   stamp = (cache_dir / "train" / "fingerprint").stat().st_mtime_ns
-  # The same backbone: the trainer reuses the cache (no rewrite).
-  t = trainer.Trainer(_config(tiny, cache_features=True, flip_test=False),
-                      tmp_path / "run2")
-  del t
+  # The same backbone: another run pointed at the cache reuses it (no rewrite).
   c2 = _config(tiny, cache_features=True, flip_test=False, cache_dir=str(cache_dir))
-  trainer.Trainer(c2, tmp_path / "run3")
+  run = trainer.Trainer(c2, tmp_path / "run2")
   assert (cache_dir / "train" / "fingerprint").stat().st_mtime_ns == stamp
   # The frozen backbone has no optimizer state and did not move.
-  run = trainer.Trainer(c2, tmp_path / "run3")
   assert "frozen" in run.state and run.num_frozen > 0
   assert all("backbone" not in str(p) for p in
-             __import__("jax").tree_util.tree_flatten_with_path(run.state["params"])[0])
+             jax.tree_util.tree_flatten_with_path(run.state["params"])[0])
 
 
 def test_cache_rebuilds_when_the_backbone_changes(tiny, tmp_path):
