@@ -21,11 +21,13 @@ from configs import synthetic_vitpose_baseline as per_frame
 from sasmamba_jax.train.config import base_config
 
 
+ARGS = ("", "smoke", "1frame", "1frame_smoke")
+
+
 def get_config(arg: str = ""):
-  if arg not in ("", "smoke"):
-    raise ValueError(f"configs/synthetic_glsmamba.py takes no argument or 'smoke', "
-                     f"got {arg!r}")
-  smoke = arg == "smoke"
+  if arg not in ARGS:
+    raise ValueError(f"configs/synthetic_glsmamba.py takes one of {ARGS}, got {arg!r}")
+  smoke = arg.endswith("smoke")
   c = base_config("pose_2d_video")
   per_frame.dataset(c, smoke)
   per_frame.vitpose_kwargs(c, smoke)
@@ -34,7 +36,8 @@ def get_config(arg: str = ""):
   c.task.cache_features = True
   c.task.flip_test = False          # cached features are of the unflipped crops
   c.model.name = "glsmamba_tiny"
-  c.model.kwargs.num_frames = 3 if smoke else 5
+  # "1frame": the same head on the centre frame alone (the paper's T = 1 ablation).
+  c.model.kwargs.num_frames = 1 if arg.startswith("1frame") else 3 if smoke else 5
   c.model.kwargs.dim = 32
   c.model.kwargs.d_state = 8
   c.model.kwargs.num_gsm = 1

@@ -89,11 +89,15 @@ def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   video = executed["05_video_pose_glsmamba"]
   assert _outputs(video, "text/markdown")  # the baseline / GLSMamba table
   assert _outputs(video, "image/png")  # heatmaps and keypoints on a frame
-  # make train-video's three stages (experiments.video_quickstart, smoke sizes).
+  # make train-video's four stages (experiments.video_quickstart, smoke sizes).
   runs = work / "runs" / "video_smoke"
   comparison = json.loads((runs / "comparison.json").read_text())
   assert comparison["gain_total_map"] == pytest.approx(
       comparison["glsmamba"]["Total"] - comparison["baseline"]["Total"])
+  assert comparison["gain_from_time"] == pytest.approx(
+      comparison["glsmamba"]["Total"] - comparison["glsmamba_1frame"]["Total"])
+  one = json.loads((runs / "glsmamba_1frame" / "config.json").read_text())
+  assert one["model"]["kwargs"]["num_frames"] == 1
   assert (runs / "backbone" / "model" / "model.safetensors").is_file()
   (step,) = sorted((runs / "eval").glob("step_*.json"))   # the GLSMamba run
   assert {"Head", "Ankle", "Total"} <= set(json.loads(step.read_text()))

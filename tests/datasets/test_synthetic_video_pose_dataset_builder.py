@@ -58,6 +58,14 @@ def test_render_has_posetrack18_annotations_and_hard_frames():
   assert 0 < sum(d > 1 for d in diffs) < len(diffs)
 
 
+def test_left_and_right_limbs_differ_in_hue():
+  """One frame tells the sides apart: left limbs warm (red - blue up), right cool."""
+  colours = np.random.default_rng(0).uniform(0, 1, (200, 3))
+  warmth = lambda c: c[:, 0] - c[:, 2]  # pylint: disable=unnecessary-lambda-assignment
+  gap = warmth(render._side_colour(colours, 1)) - warmth(render._side_colour(colours, -1))
+  assert gap.min() > 0.7
+
+
 def test_tiny_build_and_perfect_predictions_score_100(tiny):
   train, val = datasets.load(tiny, "train"), datasets.load(tiny, "val")
   assert len(train) > 0 and len(val) > 0

@@ -21,7 +21,8 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("posetrack21_glsmamba.py", "b"), ("posetrack21_glsmamba.py", "h"),
            ("sub_jhmdb_glsmamba.py", "1"), ("sub_jhmdb_glsmamba.py", "2"),
            ("sub_jhmdb_glsmamba.py", "3"), ("synthetic_glsmamba.py", None),
-           ("synthetic_glsmamba.py", "smoke"), ("synthetic_vitpose_baseline.py", None),
+           ("synthetic_glsmamba.py", "smoke"), ("synthetic_glsmamba.py", "1frame"),
+           ("synthetic_glsmamba.py", "1frame_smoke"), ("synthetic_vitpose_baseline.py", None),
            ("synthetic_vitpose_baseline.py", "backbone"),
            ("synthetic_vitpose_baseline.py", "smoke"),
            ("synthetic_vitpose_baseline.py", "backbone_smoke")]
@@ -70,9 +71,14 @@ def test_recipes_match_the_reference():
   # The video quickstart: the baseline's head and GLSMamba get the same steps.
   base, video = load_config("synthetic_vitpose_baseline.py"), load_config(
       "synthetic_glsmamba.py")
+  one = load_config("synthetic_glsmamba.py", "1frame")
   for key in ("max_steps", "batch_size"):
-    assert base[key] == video[key]
+    assert base[key] == video[key] == one[key]
   assert base.optimizer.freeze == video.optimizer.freeze == ("^backbone/",)
+  # The T = 1 ablation differs from GLSMamba in the frames alone.
+  assert (video.model.kwargs.num_frames, one.model.kwargs.num_frames) == (5, 1)
+  one.model.kwargs.num_frames = 5
+  assert one.to_dict() == video.to_dict()
 
 
 @pytest.mark.parametrize("name,arg", [("h36m_posemamba.py", "m"),

@@ -3,8 +3,8 @@
 People: the procedural 3D motion of ``synthetic_motion`` (subjects' bodies, nine
 motion families) viewed from a random side angle (orthographic, scaled to the
 frame), drawn as shaded capsules (limbs, neck, torso) and an ellipse head, with
-skin / shirt / trouser colours and the left side lighter than the right so that
-left and right can be told apart. Scenes: a textured background and moving
+skin / shirt / trouser colours, the left limbs mixed with a warm hue and the right
+with a cool one so that a single frame tells the sides apart. Scenes: a textured background and moving
 coloured blobs (distractors); sometimes an unannotated person covered by an
 ignore region.
 
@@ -46,6 +46,10 @@ _LIMBS = ((L_SHO, L_ELB, 1, 1), (L_ELB, L_WRI, 0, 1), (R_SHO, R_ELB, 1, -1),
           (R_HIP, R_KNE, 2, -1), (R_KNE, R_ANK, 2, -1))
 _OCCLUDABLE = (L_ELB, R_ELB, L_WRI, R_WRI, L_KNE, R_KNE, L_ANK, R_ANK)
 FPS = 25
+# Limb hues of the left and right side (_side_colour).
+_LEFT_HUE = np.asarray([1.0, 0.85, 0.2])
+_RIGHT_HUE = np.asarray([0.15, 0.35, 1.0])
+_SIDE_MIX = 0.45
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,11 +192,23 @@ def _person(rng: np.random.Generator, num_frames: int, anchor_x: float,
   return _Person(points, depths, (skin, shirt, trousers), max(height_px / 28, 1.5))
 
 
+def _side_colour(colour: np.ndarray, side: int) -> np.ndarray:
+  """A limb's colour: its part's colour mixed with a warm (left) or cool (right) hue.
+
+  Without a clear cue a single frame cannot tell left from right (a person seen from
+  behind mirrors one seen from the front): with the left limbs only lighter, a
+  per-frame ViTPose put a quarter of the joints on the wrong side, an error that no
+  temporal context fixes.
+  """
+  hue = _LEFT_HUE if side > 0 else _RIGHT_HUE
+  return (1 - _SIDE_MIX) * colour + _SIDE_MIX * hue
+
+
 def _draw_person(img: np.ndarray, p: _Person, t: int) -> None:
   pts, dep = p.points[t], p.depth[t]
   parts = []
   for a, b, part, side in _LIMBS:
-    colour = p.colours[part] * (1.15 if side > 0 else 0.8)
+    colour = _side_colour(p.colours[part], side)
     parts.append((dep[[a, b]].mean(), "capsule", pts[a], pts[b], p.width,
                   np.clip(colour, 0, 1)))
   sho, hip = pts[[L_SHO, R_SHO]].mean(0), pts[[L_HIP, R_HIP]].mean(0)

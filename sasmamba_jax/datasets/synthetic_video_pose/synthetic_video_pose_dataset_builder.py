@@ -3,7 +3,8 @@
 ``render.py`` draws the videos (moving people made of shaded capsules over textured
 backgrounds, with frames where some joints are hidden, blurred or faded while the
 neighbouring frames stay clean) into the PoseTrack18 release layout, once per
-config and seed, under ``DATA_DIR/synthetic_video_pose_release/<config>-seed<S>/``.
+config, seed and version, under
+``DATA_DIR/synthetic_video_pose_release/<config>-seed<S>-v<version>/``.
 The examples are then read from that folder by the same code as ``posetrack18``,
 and the folder stays: its ``annotations/val`` is the ground truth of
 ``evaluation.evaluate_posetrack`` / ``PoseTrackEvaluator``
@@ -16,6 +17,8 @@ import dataclasses
 import pathlib
 import shutil
 import tempfile
+
+import tensorflow_datasets as tfds
 
 from sasmamba_jax.datasets.posetrack import posetrack_common as pc
 from sasmamba_jax.datasets.synthetic_video_pose import render
@@ -47,11 +50,18 @@ class Builder(pc.VideoPoseBuilder):
 
   BUILDER_CONFIGS = _configs()
   DESCRIPTION = __doc__
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release.",
+      "1.1.0": "Left and right limbs in a warm and a cool hue: a single frame now "
+               "tells the sides apart (1.0.0's per-frame models swapped a quarter "
+               "of the joints).",
+  }
 
   def release_dir(self) -> pathlib.Path:
     config = self.builder_config
     return (pathlib.Path(self.data_dir_root) / "synthetic_video_pose_release"
-            / f"{config.name}-seed{config.render.seed}")
+            / f"{config.name}-seed{config.render.seed}-v{self.VERSION}")
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download.

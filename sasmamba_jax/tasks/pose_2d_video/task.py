@@ -107,6 +107,7 @@ class Pose2DVideoTask:
     self.image_size = (int(height), int(width))     # (H, W) for the models
     self.cached = False   # set by prepare_sources when training on cached features
     self._model_kind: str | None = None   # "pose2d" or "video", from the model
+    self._frames: int | None = None   # frames the model reads per example
     self._heatmap_size: tuple[int, int] | None = None
 
   # ---------------------------------------------------------------- model
@@ -142,6 +143,7 @@ class Pose2DVideoTask:
     """What the data pipeline needs to know of the model: frames, heatmap size."""
     vit = model.backbone if isinstance(model, VideoPoseModel) else model
     self._model_kind = "video" if isinstance(model, VideoPoseModel) else "pose2d"
+    self._frames = model.num_frames if isinstance(model, VideoPoseModel) else 1
     self._heatmap_size = vit.config.heatmap_size(self.image_size)   # (h, w)
 
   def check_model(self, model: nnx.Module) -> None:
@@ -204,16 +206,22 @@ class Pose2DVideoTask:
     if self.cached or isinstance(source, cache_lib.FeatureCache):
       return []
     return [self._clip_transform(source, train=self.config.augment,
-                                 centre_only=self._per_frame)]
+                                 centre_only=self._centre_only)]
 
   def eval_transforms(self, source: Any) -> list[Any]:
     if self.cached or isinstance(source, cache_lib.FeatureCache):
       return []
-    return [self._clip_transform(source, train=False, centre_only=self._per_frame)]
+    return [self._clip_transform(source, train=False, centre_only=self._centre_only)]
 
   @property
   def _per_frame(self) -> bool:
     return self._model_kind == "pose2d"
+
+  @property
+  def _centre_only(self) -> bool:
+    # A ViTPose, or a video head built for T = 1 (the paper's per-frame ablation),
+    # reads the centre frame of the dataset's clips.
+    return self._frames == 1
 
   def prepare_sources(self, model: nnx.Module, sources: Mapping[str, Any],
                       workdir: pathlib.Path, *, batch_size: int = 16,

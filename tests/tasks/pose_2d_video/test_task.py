@@ -130,36 +130,23 @@ def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
   assert result["Total"] == pytest.approx(100.0), result
 
 
-def test_video_model_trains_on_cached_features_and_reuses_the_cache(tiny, tmp_path):
-  c = _config(tiny, cache_features=True, flip_test=False)
-  result = trainer.train_and_evaluate(c, tmp_path / "run")
-  assert {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle",
-          "Total"} <= set(result)
-  saved = json.loads((tmp_path / "run" / "eval" / "step_2.json").read_text())
-  assert saved["Total"] == result["Total"]
-  # experiments.evaluate's path: the crops (no cache), PoseTrack18 JSON beside.
-  final = evaluator_lib.evaluate_checkpoint(c, tmp_path / "run", progress=False)
-  pred_dir = tmp_path / "run" / "eval" / "final_predictions"
-  assert final["predictions"] == str(pred_dir) and sorted(pred_dir.glob("*.json"))
-  (val,) = datasets.config.load_splits(c.dataset, ["val"])
-  rescored = evaluation.evaluate_posetrack(
-      val.dataset_info.metadata["annotations"]["val"], pred_dir)
-  assert rescored["Total"] == pytest.approx(final["Total"])
-  assert abs(final["Total"] - result["Total"]) < 5.0   # float16 cache vs crops
-  cache_dir = tmp_path / "run" / "feature_cache"
-  cached = cache_lib.FeatureCache(cache_dir / "train")
-  example = cached[0]
-  assert example["features"].shape == (3, 16, 12, 32)
-  assert example["heatmaps"].shape == (16, 12, 17)
-  stamp = (cache_dir / "train" / "fingerprint").stat().st_mtime_ns
-  # The same backbone: another run pointed at the cache reuses it (no rewrite).
-  c2 = _config(tiny, cache_features=True, flip_test=False, cache_dir=str(cache_dir))
-  run = trainer.Trainer(c2, tmp_path / "run2")
-  assert (cache_dir / "train" / "fingerprint").stat().st_mtime_ns == stamp
-  # The frozen backbone has no optimizer state and did not move.
-  assert "frozen" in run.state and run.num_frozen > 0
-  assert all("backbone" not in str(p) for p in
-             jax.tree_util.tree_flatten_with_path(run.state["params"])[0])
+def test_a_one_frame_video_head_reads_the_centre_frame(tiny):
+  """GLSMamba with T = 1 (the paper's per-frame ablation) on clips of T = 3."""
+  c = _config(tiny, flip_test=False)
+  c.model.kwargs.num_frames = 1
+  task = tasks.create(config_lib.validate(c).task)
+  model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
+  (source,) = datasets.config.load_splits(c.dataset, ["val"])
+  (transform,) = task.eval_transforms(source)
+  example = transform.map(dict(source[0]))
+  clip = task._clip_transform(source, train=False, centre_only=False).map(
+      dict(source[0]))["images"]
+  assert example["images"].shape[0] == 1 and clip.shape[0] == 3
+  np.testing.assert_array_equal(example["images"][0], clip[1])
+  spec = task.batch_spec(model, 2)
+  assert spec["images"].shape == (2, *example["images"].shape)
+  heatmaps = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(example["images"][None]))
+  assert heatmaps.shape == (1, *example["heatmaps"].shape)
 
 
 def test_cache_rebuilds_when_the_backbone_changes(tiny, tmp_path):
@@ -211,24 +198,49 @@ def test_video_model_checks_its_parts():
     model(jnp.zeros((2, 64, 48, 3)))
 
 
-def test_best_checkpoint_is_the_highest_map_and_runs_resume(tiny, tmp_path):
+def test_cached_training_best_checkpoint_predictions_and_resume(tiny, tmp_path):
+  """One run on cached features: eval files, best by mAP, predictions, cache, resume."""
   c = _config(tiny, cache_features=True, flip_test=False)
   c.max_steps, c.eval_every_steps = 4, 2
   c.optimizer.learning_rate = 3e-3
   run = tmp_path / "run"
-  trainer.train_and_evaluate(c, run)
+  result = trainer.train_and_evaluate(c, run)
+  assert {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle",
+          "Total"} <= set(result)
   totals = {int(p.stem.split("_")[1]): json.loads(p.read_text())["Total"]
             for p in (run / "eval").glob("step_*.json")}
   assert sorted(totals) == [2, 4]
   best_step = max(sorted(totals), key=lambda s: (totals[s], -s))  # ties: the first
+  assert result["Total"] == totals[best_step]
   (saved,) = [int(p.name) for p in (run / "best").iterdir() if p.name.isdigit()]
   assert saved == best_step
   assert (run / "tensorboard").is_dir()
+  # experiments.evaluate's path: the crops (no cache), PoseTrack18 JSON beside.
+  final = evaluator_lib.evaluate_checkpoint(c, run, progress=False)
+  pred_dir = run / "eval" / "final_predictions"
+  assert final["predictions"] == str(pred_dir) and sorted(pred_dir.glob("*.json"))
+  (val,) = datasets.config.load_splits(c.dataset, ["val"])
+  rescored = evaluation.evaluate_posetrack(
+      val.dataset_info.metadata["annotations"]["val"], pred_dir)
+  assert rescored["Total"] == pytest.approx(final["Total"])
+  assert abs(final["Total"] - result["Total"]) < 5.0   # float16 cache vs crops
+  cache_dir = run / "feature_cache"
+  example = cache_lib.FeatureCache(cache_dir / "train")[0]
+  assert example["features"].shape == (3, 16, 12, 32)
+  assert example["heatmaps"].shape == (16, 12, 17)
+  stamp = (cache_dir / "train" / "fingerprint").stat().st_mtime_ns
+  # The same backbone: another run pointed at the cache reuses it (no rewrite).
+  c2 = _config(tiny, cache_features=True, flip_test=False, cache_dir=str(cache_dir))
+  other = trainer.Trainer(c2, tmp_path / "run2")
+  assert (cache_dir / "train" / "fingerprint").stat().st_mtime_ns == stamp
+  # The frozen backbone has no optimizer state and did not move.
+  assert "frozen" in other.state and other.num_frozen > 0
+  assert all("backbone" not in str(p) for p in
+             jax.tree_util.tree_flatten_with_path(other.state["params"])[0])
   # Resuming with more steps continues after step 4 (the cache is reused).
-  c = _config(tiny, cache_features=True, flip_test=False)
-  c.max_steps, c.eval_every_steps = 6, 2
-  c.optimizer.learning_rate = 3e-3
+  c.max_steps = 6
   trainer.train_and_evaluate(c, run)
+  assert (cache_dir / "train" / "fingerprint").stat().st_mtime_ns == stamp
   steps = [json.loads(line)["step"] for line in
            (run / "metrics.jsonl").read_text().splitlines()]
   assert max(steps) == 6 and steps.count(1) <= 1
