@@ -31,9 +31,9 @@ install-test: $(VENV)/.installed-test
 train: $(VENV)/.installed
 	$(VPY) -m experiments.train --config=configs/synthetic_sasmamba.py --workdir=$(WORKDIR)
 
-# The video quickstart: a small ViTPose on single frames, then the per-frame baseline
-# and GLSMamba on its frozen features, compared; about 8 minutes on 2 CPU cores
-# (README, Video quickstart).
+# The video quickstart: a small ViTPose on single frames, then the per-frame baseline,
+# GLSMamba on one frame and GLSMamba on 5 frames on its frozen features, compared;
+# about 10 minutes on 2 CPU cores (README, Video quickstart).
 train-video: $(VENV)/.installed
 	$(VPY) -m experiments.video_quickstart --workdir=$(if $(filter command line environment,$(origin WORKDIR)),$(WORKDIR),runs/video)
 

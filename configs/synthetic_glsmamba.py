@@ -1,7 +1,10 @@
 """The video quickstart: GLSMamba on a frozen ViTPose, trained on a CPU in minutes.
 
 ``make train-video`` (README) first trains the backbone and the per-frame baseline
-(``configs/synthetic_vitpose_baseline.py`` says how), then:
+(``configs/synthetic_vitpose_baseline.py`` says how), then GLSMamba on one frame
+and on five:
+  python -m experiments.train --config=configs/synthetic_glsmamba.py:1frame \\
+      --workdir=runs/video/glsmamba_1frame
   python -m experiments.train --config=configs/synthetic_glsmamba.py \\
       --workdir=runs/video
 
@@ -11,10 +14,15 @@ backbone, cached once per crop (``task.cache_features``), trained for the same s
 batch and schedule as the baseline's head (600 x 16, lr 2e-3), then scored with the
 PoseTrack mAP on the 8 validation videos of ``synthetic_video_pose/delta2``, whose
 frames hide, blur or fade joints that the neighbouring frames show.
-Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba 37.5 against
-35.6 for the per-frame baseline (README, video quickstart, says why the gap is small).
+Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba 57.6, GLSMamba on
+one frame ("1frame") 53.6, the per-frame baseline 40.8 (README, video quickstart;
+``sasmamba_jax/tasks/README.md`` says what the gain is made of).
 
-Arg "smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in seconds.
+Arg "1frame": the same head built for T = 1 on the centre frame (the paper's
+per-frame ablation: the head's share of the gain without time's), in
+``WORKDIR/glsmamba_1frame``.
+Arg "smoke" / "1frame_smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in
+seconds.
 """
 
 from configs import synthetic_vitpose_baseline as per_frame

@@ -9,13 +9,13 @@ A run directory brings its config (config.json); --config replaces it (and is ne
 for an official checkpoint, which brings only weights).
 """
 
-import json
 import pathlib
 
 from absl import flags
 import ml_collections
 
 from sasmamba_jax import cli
+from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator
 
 _CONFIG = cli.define_config_flag(
@@ -36,8 +36,7 @@ def _config(checkpoint: pathlib.Path) -> ml_collections.ConfigDict:
     return _CONFIG.value
   saved = checkpoint / "config.json"
   if evaluator.is_run_dir(checkpoint) and saved.is_file():
-    config = ml_collections.ConfigDict(json.loads(saved.read_text()))
-    return cli.apply_overrides(config, _CONFIG.overrides)
+    return cli.apply_overrides(config_lib.load_saved(saved), _CONFIG.overrides)
   raise cli.UsageError(f"{checkpoint} is not a run directory with a config.json: pass "
                        "--config=configs/FILE.py (the config it was trained with)")
 

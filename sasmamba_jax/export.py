@@ -8,12 +8,10 @@ trainer because reading a run needs the run's config and checkpoints.
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 from flax import nnx
 import jax
-import ml_collections
 import numpy as np
 
 from sasmamba_jax.checkpoints import load_official
@@ -51,12 +49,13 @@ def load_pretrained(path: str | pathlib.Path, *, latest: bool = False,
 
 
 def _load_run(workdir: pathlib.Path, latest: bool) -> nnx.Module:
+  from sasmamba_jax.train import config as config_lib  # pylint: disable=g-import-not-at-top
   from sasmamba_jax.train import evaluator  # pylint: disable=g-import-not-at-top
   saved = workdir / "config.json"
   if not saved.is_file():
     raise PretrainedError(f"{saved} is missing: cannot tell which model {workdir} "
                           "trained")
-  config = ml_collections.ConfigDict(json.loads(saved.read_text()))
+  config = config_lib.load_saved(saved)
   predictor, _ = evaluator.load_predictor(config, workdir, latest=latest)
   model = evaluator.merge_model(predictor.graphdef, predictor.rest,
                                 jax.tree.map(np.asarray, predictor.variables))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import pathlib
 from typing import Any, Iterable
 
 import ml_collections
@@ -187,15 +188,45 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
   return out
 
 
+def with_new_keys(saved: dict[str, Any]) -> dict[str, Any]:
+  """A saved config (dict) with the keys added to the library since, at defaults.
+
+  A run saved by an older version lacks the keys added later; their defaults keep
+  the behaviour it was trained with, so the run still evaluates, exports and
+  resumes. Keys it has are kept as they are (``validate`` still checks them).
+  """
+  task = saved.get("task", {}).get("name") if isinstance(saved, dict) else None
+  if task not in tasks.TASK_NAMES:
+    return saved   # validate says what is wrong with it
+
+  def fill(have: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    out = dict(have)
+    for key, value in base.items():
+      if key not in out:
+        out[key] = value
+      elif isinstance(value, dict) and value and isinstance(out[key], dict):
+        out[key] = fill(out[key], value)
+    return out
+
+  return fill(saved, json.loads(base_config(task).to_json_best_effort()))
+
+
+def load_saved(path: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """A run's saved ``config.json`` (``with_new_keys`` applied), not yet validated."""
+  return ml_collections.ConfigDict(with_new_keys(json.loads(
+      pathlib.Path(path).read_text())))
+
+
 def resume_changes(saved: dict[str, Any], config: ml_collections.ConfigDict
                    ) -> tuple[list[str], list[str]]:
   """(safe, unsafe) changes of ``config`` against a run's saved config.json.
 
   Each change reads "key: old -> new"; ``RESUME_SAFE`` lists the keys a resumed run
-  may change.
+  may change. Keys added to the library after the run was saved count at their
+  defaults (``with_new_keys``).
   """
   new = _flatten(json.loads(config.to_json_best_effort()))
-  old = _flatten(saved)
+  old = _flatten(with_new_keys(saved))
   safe, unsafe = [], []
   for key in sorted(set(new) | set(old)):
     if new.get(key, "<absent>") != old.get(key, "<absent>"):

@@ -1,6 +1,7 @@
 """Configs: every shipped config resolves and validates; bad keys and values are named."""
 
 import importlib.util
+import json
 import pathlib
 
 import pytest
@@ -156,3 +157,17 @@ def test_trainer_config_holds_no_task_names():
   text = (pathlib.Path(config_lib.__file__)).read_text()
   for word in ("lifting", "h36m", "protocol", "mpjpe", "PROTOCOLS", "skeleton"):
     assert word not in text, word
+
+
+def test_a_run_saved_before_a_key_existed_still_loads_and_resumes(tmp_path):
+  """Keys added to the library later take their defaults in an older run's config."""
+  cfg = config_lib.base_config("pose_2d_video")
+  saved = json.loads(cfg.to_json_best_effort())
+  del saved["task"]["model_keypoints"]          # a run saved before the key existed
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  loaded = config_lib.load_saved(tmp_path / "config.json")
+  assert loaded.task.model_keypoints == "dataset"
+  config_lib.validate(loaded)
+  assert config_lib.resume_changes(saved, cfg) == ([], [])
+  saved["task"]["sigma"] = 3.0                  # a real change is still reported
+  assert config_lib.resume_changes(saved, cfg)[1] == ["task.sigma: 3.0 -> 2.0"]

@@ -8,6 +8,7 @@ from sasmamba_jax import models
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
 
 PROTOCOLS = ("posetrack", "sub_jhmdb")
+MODEL_KEYPOINTS = ("dataset", "coco")
 #: the parameters a video model never trains (``optimizer.freeze``): its ViTPose
 FROZEN_BACKBONE = "^backbone/"
 
@@ -30,6 +31,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.sampler = "pillow"            # crop sampler: pillow (fast) | numpy
   c.flip_test = True              # average with the mirrored clip's heatmaps
   c.dark_kernel = 11              # DARK refinement blur (odd; 0 = plain argmax)
+  # The model's keypoint order: "dataset" (the protocol's own, as every model we
+  # train), or "coco" for an official COCO ViTPose evaluated as the per-frame
+  # baseline on PoseTrack: COCO's flip pairs, then its eyes turned into PoseTrack's
+  # head_bottom / head_top (task.coco_to_posetrack). Evaluation only.
+  c.model_keypoints = "dataset"
   # The ViTPose a video model takes its features from (frozen), or that a ViTPose
   # model (the per-frame baseline) starts from.
   c.backbone = ml_collections.ConfigDict()
@@ -68,6 +74,12 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
   check("dark_kernel", cfg.dark_kernel == 0 or (cfg.dark_kernel > 0
                                                 and cfg.dark_kernel % 2 == 1),
         "must be 0 (off) or an odd kernel size")
+  check("model_keypoints", cfg.model_keypoints in MODEL_KEYPOINTS,
+        f"must be one of {MODEL_KEYPOINTS}")
+  check("model_keypoints", cfg.model_keypoints == "dataset"
+        or cfg.protocol == "posetrack",
+        "COCO keypoints map onto PoseTrack's slots only; use 'dataset' with "
+        f"protocol {cfg.protocol!r}")
   check("backbone.name", cfg.backbone.name in models.names("pose2d"),
         f"must be a ViTPose: {', '.join(models.names('pose2d'))}")
   check("backbone.dtype", cfg.backbone.dtype in COMPUTE_DTYPES,
@@ -115,6 +127,10 @@ def validate_run(cfg: ml_collections.ConfigDict) -> list[str]:
     errors.append("task.flip_test = True: the flip test needs the crops (a mirrored "
                   "crop's features are not the mirrored features); set it to False "
                   "with task.cache_features")
+  if cfg.task.model_keypoints == "coco" and kind != "pose2d":
+    errors.append("task.model_keypoints = 'coco': only a ViTPose (the per-frame "
+                  f"baseline) predicts COCO keypoints, not {cfg.model.name!r}; "
+                  "set it to 'dataset'")
   if cfg.task.cache_features and kind != "video_pose2d":
     errors.append("task.cache_features = True: caching stores the ViTPose features "
                   "a video model takes; a ViTPose model reads the crops")

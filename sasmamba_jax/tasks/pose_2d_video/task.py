@@ -51,6 +51,30 @@ _LAYOUTS = {
 }
 #: the transformed features a training / evaluation batch carries
 _TARGETS = ("heatmaps", "target_weight", "center", "scale")
+#: COCO's left / right pairs: its eyes (1, 2) are a pair, PoseTrack's head points not
+COCO_FLIP_PAIRS = ((1, 2),) + video_transforms.FLIP_PAIRS
+
+
+def coco_to_posetrack(keypoints: jax.Array) -> jax.Array:
+  """(..., 17, 3) COCO keypoints (x, y, score) -> PoseTrack's 17 slots.
+
+  The slots agree except 1 and 2: COCO's left / right eye, PoseTrack's head_bottom
+  (upper neck) and head_top. A COCO model has neither, so they are estimated (our
+  choice; REFERENCE section 11 leaves it open): head_bottom 40 % of the way from
+  the nose to the shoulders' midpoint (about the chin), head_top as far above the
+  eyes' midpoint as head_bottom is below it (the eyes sit half way up the head);
+  each scored by the mean score of the points it comes from. The other slots are
+  the model's own, so only the Head group's AP rests on this estimate.
+  """
+  k = jnp.asarray(keypoints)
+  nose, eyes, shoulders = k[..., 0, :], k[..., 1:3, :], k[..., 5:7, :]
+  neck = jnp.mean(shoulders, axis=-2)
+  bottom = nose + 0.4 * (neck - nose)
+  bottom = bottom.at[..., 2].set((nose[..., 2] + 2 * neck[..., 2]) / 3)
+  eye_mid = jnp.mean(eyes, axis=-2)
+  top = 2 * eye_mid - bottom
+  top = top.at[..., 2].set((2 * eye_mid[..., 2] + bottom[..., 2]) / 3)
+  return k.at[..., 1, :].set(bottom).at[..., 2, :].set(top)
 
 
 def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, int],
@@ -100,7 +124,10 @@ class Pose2DVideoTask:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.num_joints, self.flip_pairs, self.upper_body = _LAYOUTS[config.protocol]
-    self.flip_permutation = imaging.pairs_to_permutation(self.flip_pairs,
+    # The flip test mirrors the model's own channels (a COCO model's eyes).
+    self.model_flip_pairs = (COCO_FLIP_PAIRS if config.model_keypoints == "coco"
+                             else self.flip_pairs)
+    self.flip_permutation = imaging.pairs_to_permutation(self.model_flip_pairs,
                                                          self.num_joints)
     self.primary_metric = "Total" if config.protocol == "posetrack" else "Mean"
     width, height = config.input_size
@@ -280,6 +307,10 @@ class Pose2DVideoTask:
     return model(x, deterministic=deterministic)
 
   def loss(self, model, batch):
+    if self.config.model_keypoints != "dataset":
+      raise ValueError("task.model_keypoints = 'coco' evaluates a COCO ViTPose on "
+                       "PoseTrack (python -m experiments.evaluate); training needs "
+                       "the dataset's keypoints: set it to 'dataset'")
     pred = self._heatmaps(model, batch, deterministic=False)
     weight = batch["target_weight"] if self.config.use_target_weight else None
     mse = losses.heatmap_mse(pred, batch["heatmaps"], weight)
@@ -304,7 +335,10 @@ class Pose2DVideoTask:
     keypoints, scores = topdown.decode_heatmaps(
         heatmaps, batch["center"], batch["scale"], udp=True,
         dark_kernel=self.config.dark_kernel or None)
-    return jnp.concatenate([keypoints, scores[..., None]], axis=-1)
+    out = jnp.concatenate([keypoints, scores[..., None]], axis=-1)
+    if self.config.model_keypoints == "coco":
+      out = coco_to_posetrack(out)
+    return out
 
   def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:
     if self.config.protocol == "sub_jhmdb":

@@ -20,6 +20,7 @@ from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import losses
+from sasmamba_jax.tasks.pose_2d_video import task as task_lib
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
@@ -128,6 +129,59 @@ def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
     evaluator.update(pred[mask], {"image_id": batch["image_id"][mask]})
   result = evaluator.result()
   assert result["Total"] == pytest.approx(100.0), result
+
+
+def test_coco_to_posetrack_estimates_the_head_points_only():
+  coco = np.zeros((2, 17, 3))
+  coco[..., 2] = 0.9
+  coco[:, 0, :2] = (50, 40)                                # nose
+  coco[:, 1, :2], coco[:, 2, :2] = (48, 35), (52, 35)      # eyes: midpoint (50, 35)
+  coco[:, 5, :2], coco[:, 6, :2] = (40, 60), (60, 60)      # shoulders: (50, 60)
+  coco[:, 7:, :2] = np.arange(20).reshape(10, 2)
+  out = np.asarray(task_lib.coco_to_posetrack(coco))
+  np.testing.assert_allclose(out[:, 1, :2], [[50, 48]] * 2)   # 40 % nose -> neck
+  np.testing.assert_allclose(out[:, 2, :2], [[50, 22]] * 2)   # 2 x eyes - bottom
+  np.testing.assert_allclose(out[:, 1:3, 2], 0.9, rtol=1e-6)
+  keep = [0, *range(3, 17)]
+  np.testing.assert_allclose(out[:, keep], coco[:, keep], rtol=1e-6)
+
+
+def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
+  """task.model_keypoints = 'coco': COCO flip pairs, eyes -> head points, eval only."""
+  preds, tasks_ = {}, {}
+  for layout in ("dataset", "coco"):
+    c = _config(tiny, model="vitpose_tiny", flip_test=True, model_keypoints=layout)
+    task = tasks_[layout] = tasks.create(config_lib.validate(c).task)
+    model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
+    (source,) = datasets.config.load_splits(c.dataset, ["val"])
+    keys = tuple(task.batch_spec(model, 1)) + ("image_id",)
+    batch = next(iter(pipeline.make_eval_iterator(
+        source, batch_size=4, transforms=task.eval_transforms(source), keys=keys)))
+    oracle = _Oracle(task)
+    oracle.batch = batch
+    preds[layout] = np.asarray(task.predict(oracle, {
+        k: jnp.asarray(batch[k]) for k in task.batch_spec(model, 1)}))
+  coco_task = tasks_["coco"]
+  assert tuple(coco_task.flip_permutation[:3]) == (0, 2, 1)   # the eyes swap
+  assert tuple(tasks_["dataset"].flip_permutation[:3]) == (0, 1, 2)
+  np.testing.assert_allclose(preds["coco"],
+                             np.asarray(task_lib.coco_to_posetrack(preds["dataset"])),
+                             rtol=1e-5, atol=1e-4)
+  with pytest.raises(ValueError, match="training needs the dataset's keypoints"):
+    coco_task.loss(None, {})
+  # experiments.evaluate's path for a ViTPose that is not a run of ours.
+  vit = models.create("vitpose_tiny", image_size=(64, 48), rngs=nnx.Rngs(3))
+  pretrained.save_pretrained(vit, tmp_path / "coco_vitpose")
+  c = _config(tiny, model="vitpose_tiny", flip_test=True, model_keypoints="coco")
+  result = evaluator_lib.evaluate_checkpoint(c, tmp_path / "coco_vitpose",
+                                             progress=False)
+  assert np.isfinite(result["Total"]) and result["predictions"]
+  c = _config(tiny, model_keypoints="coco", flip_test=False)
+  with pytest.raises(ValueError, match="only a ViTPose .* predicts COCO keypoints"):
+    config_lib.validate(c)
+  c = _config(tiny, model="vitpose_tiny", model_keypoints="coco", protocol="sub_jhmdb")
+  with pytest.raises(ValueError, match="map onto PoseTrack's slots only"):
+    config_lib.validate(c)
 
 
 def test_a_one_frame_video_head_reads_the_centre_frame(tiny):
