@@ -50,4 +50,4 @@ benchmark-scan: $(VENV)/.installed
 	$(VPY) -m experiments.benchmark_scan
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .pytest_cache

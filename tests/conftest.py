@@ -5,17 +5,40 @@ Fakes of the official data files live with the dataset tests (tests/datasets/).
 
 from __future__ import annotations
 
+import os
 import pathlib
-
-import pytest
-import tensorflow_datasets as tfds
-
-from sasmamba_jax import datasets
-
-tfds.disable_progress_bar()
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+# One JAX compilation cache for the run: both xdist workers and the subprocesses the
+# tests start read and fill it, and many tests compile the same tiny programs (a
+# resumed run recompiles its train step: 20 s -> 6 s). Same programs, same numbers;
+# set JAX_COMPILATION_CACHE_DIR to put it elsewhere. It lives in .pytest_cache
+# (git-ignored; `make clean` or deleting it is always safe).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      str(REPO_ROOT / ".pytest_cache" / "jax_compilation_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from sasmamba_jax import datasets  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# In case jax was imported before this file (a plugin): the same settings.
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+
+tfds.disable_progress_bar()
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests marked ``slow`` run first (stable order otherwise): with two xdist
+  workers, a long test handed out last keeps one worker busy while the other idles."""
+  del config
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,7 @@ def test_export_of_a_run_loads_and_evaluates_the_same(synthetic_tiny, tmp_path):
   assert "does not exist" in bad.stderr
 
 
+@pytest.mark.slow
 def test_downstream_example_runs():
   out = _run("examples/downstream_jax.py", "--steps=3")
   assert out.returncode == 0, out.stderr[-3000:]

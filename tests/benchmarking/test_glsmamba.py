@@ -6,6 +6,7 @@ from sasmamba_jax import benchmarking
 from sasmamba_jax.benchmarking import glsmamba
 
 
+@pytest.mark.slow
 def test_pipeline_benchmark_runs_train_and_eval_paths(tmp_path):
   payload = glsmamba.run_pipeline(model="glsmamba_tiny", backbone="vitpose_tiny",
                                   frames=3, height=64, width=48, batch=2, repeats=1,

@@ -56,6 +56,7 @@ def _relative(a, b):
   return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_official_parity(shared_fixtures, case):
   start = time.perf_counter()

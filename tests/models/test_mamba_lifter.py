@@ -147,6 +147,7 @@ def test_stochastic_depth_follows_train_and_eval():
   np.testing.assert_array_equal(_apply(model, x), _apply(model, x))
 
 
+@pytest.mark.slow
 def test_layer_scan_and_remat_give_the_same_numbers():
   x = _x()
   w = _x(c=3, seed=1)

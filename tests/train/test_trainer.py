@@ -182,6 +182,7 @@ print("RESULT", json.dumps({{"p1_mm": results["p1_mm"]}}))
 """
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_device(data_dir, tmp_path):
   one = tiny(load_config("synthetic_sasmamba.py"), data_dir, max_steps=3,
              eval_every_steps=3)
@@ -245,6 +246,7 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
           "--config.optimizer.learning_rate?") in bad.stderr
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):
   cfg = tiny(load_config("synthetic_sasmamba.py"), data_dir, max_steps=2,
              eval_every_steps=2, compute_dtype="bfloat16",
@@ -277,6 +279,7 @@ def _mlp(data_dir, steps):
               eval_every_steps=100000, checkpoint_every_steps=100000)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_step_and_resume_is_bit_identical(data_dir, tmp_path):
   import signal  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
