@@ -4,9 +4,9 @@ People: the procedural 3D motion of ``synthetic_motion`` (subjects' bodies, nine
 motion families) viewed from a random side angle (orthographic, scaled to the
 frame), drawn as shaded capsules (limbs, neck, torso) and an ellipse head, with
 skin / shirt / trouser colours, the left limbs mixed with a warm hue and the right
-with a cool one so that a single frame tells the sides apart. Scenes: a textured background and moving
-coloured blobs (distractors); sometimes an unannotated person covered by an
-ignore region.
+with a cool one so that a single frame tells the sides apart. Scenes: a textured
+background and moving coloured blobs (distractors); sometimes an unannotated person
+covered by an ignore region.
 
 Temporal context matters: in 40 % of the frames a person is corrupted (two to
 four limb joints hidden under opaque textured patches or faded into the

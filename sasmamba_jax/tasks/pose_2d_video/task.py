@@ -35,6 +35,7 @@ from sasmamba_jax import checkpoints
 from sasmamba_jax import evaluation
 from sasmamba_jax import imaging
 from sasmamba_jax import models
+from sasmamba_jax import skeletons
 from sasmamba_jax import topdown
 from sasmamba_jax.checkpoints import pretrained
 from sasmamba_jax.datasets import video_transforms
@@ -51,8 +52,6 @@ _LAYOUTS = {
 }
 #: the transformed features a training / evaluation batch carries
 _TARGETS = ("heatmaps", "target_weight", "center", "scale")
-#: COCO's left / right pairs: its eyes (1, 2) are a pair, PoseTrack's head points not
-COCO_FLIP_PAIRS = ((1, 2),) + video_transforms.FLIP_PAIRS
 
 
 def coco_to_posetrack(keypoints: jax.Array) -> jax.Array:
@@ -124,11 +123,11 @@ class Pose2DVideoTask:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.num_joints, self.flip_pairs, self.upper_body = _LAYOUTS[config.protocol]
-    # The flip test mirrors the model's own channels (a COCO model's eyes).
-    self.model_flip_pairs = (COCO_FLIP_PAIRS if config.model_keypoints == "coco"
-                             else self.flip_pairs)
-    self.flip_permutation = imaging.pairs_to_permutation(self.model_flip_pairs,
-                                                         self.num_joints)
+    # The flip test mirrors the model's own channels: a COCO model's eyes are a
+    # left / right pair, PoseTrack's head points are not.
+    self.flip_permutation = (
+        skeletons.COCO.flip_permutation if config.model_keypoints == "coco"
+        else imaging.pairs_to_permutation(self.flip_pairs, self.num_joints))
     self.primary_metric = "Total" if config.protocol == "posetrack" else "Mean"
     width, height = config.input_size
     self.image_size = (int(height), int(width))     # (H, W) for the models
