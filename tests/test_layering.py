@@ -36,6 +36,10 @@ ALLOWED = {
             "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
     "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
                "metrics", "skeletons", "checkpoints", "imaging"},
+    # Compiles the trainer's steps for machines we lack; plans their memory.
+    "aot": {"benchmarking", "train", "tasks", "models", "nn", "ops", "datasets",
+            "evaluation", "metrics", "skeletons", "checkpoints", "imaging", "topdown",
+            "version"},
     "viz": {"skeletons"},
     "inference": {"export", "viz", "topdown", "train", "tasks", "models", "nn", "ops",
                   "datasets", "evaluation", "metrics", "skeletons", "checkpoints",

@@ -96,20 +96,31 @@ def device_peak_bytes() -> int | None:
 
 
 def time_compiled(compiled: Callable[..., Any], args: Sequence[Any], *,
-                  repeats: int = 5, min_seconds: float = 0.0) -> dict[str, float]:
+                  repeats: int = 5, min_seconds: float = 0.0,
+                  thread_first: bool = False) -> dict[str, float]:
   """Runs an already compiled function (warm-up excluded) and times each call.
+
+  With ``thread_first`` each call's first output is the next call's first argument
+  (a train step whose donated state is consumed by the call).
 
   Returns the median and minimum seconds per call, blocking on every output, and
   the warm-up call's seconds.
   """
+  args = list(args)
+
+  def call():
+    out = jax.block_until_ready(compiled(*args))
+    if thread_first:
+      args[0] = out[0]
+
   t0 = time.perf_counter()
-  jax.block_until_ready(compiled(*args))  # Warm-up: allocation, first dispatch.
+  call()  # Warm-up: allocation, first dispatch.
   warmup_s = time.perf_counter() - t0
   times = []
   start = time.perf_counter()
   while len(times) < repeats or time.perf_counter() - start < min_seconds:
     t0 = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
+    call()
     times.append(time.perf_counter() - t0)
   return {"median_s": float(np.median(times)), "min_s": float(np.min(times)),
           "repeats": len(times), "warmup_s": warmup_s}

@@ -35,6 +35,7 @@ import numpy as np
 from sasmamba_jax import models
 from sasmamba_jax.checkpoints import vitpose as vitpose_weights
 from sasmamba_jax.nn.paths import path_string
+from sasmamba_jax.ops import dispatch
 from sasmamba_jax.version import __version__
 
 FORMAT = "sasmamba_jax.pretrained"
@@ -177,8 +178,9 @@ def _export(model: nnx.Module, weights: Mapping[str, np.ndarray], *,
     (batch,) = jax.export.symbolic_shape("batch")
     x = jax.ShapeDtypeStruct((batch, *config.image_size, 3), jnp.float32)
     specs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in weights.items()}
-    return jax.export.export(jax.jit(forward), platforms=PLATFORMS)(
-        specs, x).serialize()
+    with dispatch.lowering_for(PLATFORMS, portable=True):
+      return jax.export.export(jax.jit(forward), platforms=PLATFORMS)(
+          specs, x).serialize()
   max_frames = getattr(config, "num_frames", None)
   if symbolic_frames:
     constraints = (f"T <= {max_frames}",) if max_frames else ()
@@ -189,7 +191,10 @@ def _export(model: nnx.Module, weights: Mapping[str, np.ndarray], *,
   x = jax.ShapeDtypeStruct((batch, frames, config.num_joints, config.in_channels),
                            jnp.float32)
   specs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in weights.items()}
-  exported = jax.export.export(jax.jit(forward), platforms=PLATFORMS)(specs, x)
+  # Each platform gets its own scan implementation (ops.dispatch.lowering_for): the
+  # artefact runs on all of them, and never holds a kernel tied to one GPU.
+  with dispatch.lowering_for(PLATFORMS, portable=True):
+    exported = jax.export.export(jax.jit(forward), platforms=PLATFORMS)(specs, x)
   return exported.serialize()
 
 

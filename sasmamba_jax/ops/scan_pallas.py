@@ -64,6 +64,8 @@ class _Config:
   softplus: bool
   has_z: bool
   interpret: bool
+  num_warps: int = 4       # Triton launch settings (tuned on a GPU: ops/README.md)
+  num_stages: int = 1
 
 
 def _pow2_floor_divisor(n: int, cap: int) -> int:
@@ -89,11 +91,11 @@ def _step_delta(delta_raw, bias, valid, softplus):
   return jnp.where(valid, dt, 0.0), pre
 
 
-def _compiler_params(interpret: bool):
-  if interpret:
+def _compiler_params(cfg: _Config):
+  if cfg.interpret:
     return None
   from jax.experimental.pallas import triton as pl_triton  # pylint: disable=g-import-not-at-top
-  return pl_triton.CompilerParams(num_warps=4, num_stages=1)
+  return pl_triton.CompilerParams(num_warps=cfg.num_warps, num_stages=cfg.num_stages)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -298,7 +300,7 @@ def _chunk_states(cfg: _Config, chunk: int, block: int, u, delta, B, A, bias, h0
       out_specs=[_state_spec(block, n), _chunk_vec_spec(block)],
       out_shape=[jax.ShapeDtypeStruct((b, nc, d, n), jnp.float32),
                  jax.ShapeDtypeStruct((b, nc, d), jnp.float32)],
-      interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret),
+      interpret=cfg.interpret, compiler_params=_compiler_params(cfg),
       name="selective_scan_fwd_summary",
   )(u, delta, B, A, bias)
   transfer = jnp.exp(dsum[..., None] * A.astype(jnp.float32))   # (b, nc, d, N)
@@ -324,7 +326,7 @@ def _forward(cfg: _Config, u, delta, A, B, C, D, z, bias, h0):
       grid=(b, d // cfg.block, lp // cfg.chunk),
       in_specs=in_specs, out_specs=seq,
       out_shape=jax.ShapeDtypeStruct((b, lp, d), u.dtype),
-      interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret),
+      interpret=cfg.interpret, compiler_params=_compiler_params(cfg),
       name="selective_scan_fwd_output",
   )(*args)
   return y, h_last
@@ -347,7 +349,7 @@ def _backward(cfg: _Config, u, delta, A, B, C, D, z, bias, h0, dy, dh_last):
       in_specs=[seq, bc, seq] + z_specs + [_chan_spec(block, n), _chan_spec(block)],
       out_specs=_state_spec(block, n),
       out_shape=jax.ShapeDtypeStruct((b, nc, d, n), jnp.float32),
-      interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret),
+      interpret=cfg.interpret, compiler_params=_compiler_params(cfg),
       name="selective_scan_bwd_summary",
   )(delta, C, dy, *zs, A, bias)
   # Adjoint of the state entering chunk c: q[c] = transfer[c] q[c+1] + gloc[c],
@@ -378,7 +380,7 @@ def _backward(cfg: _Config, u, delta, A, B, C, D, z, bias, h0, dy, dh_last):
                                               _state_spec(block, n),
                                               _state_spec(block, n)],
       out_specs=out_specs, out_shape=out_shape,
-      interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret),
+      interpret=cfg.interpret, compiler_params=_compiler_params(cfg),
       name="selective_scan_bwd",
   )(u, delta, B, C, *zs, dy, A, D, bias, h_start, arriving)
   if cfg.has_z:
@@ -417,10 +419,13 @@ _scan.defvjp(_scan_fwd, _scan_bwd)
 def scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
          chunk_size, *, interpret: bool = False, bwd_chunk_size: int | None = None,
          block_channels: int = DEFAULT_BLOCK_CHANNELS,
-         bwd_block_channels: int = DEFAULT_BWD_BLOCK_CHANNELS):
+         bwd_block_channels: int = DEFAULT_BWD_BLOCK_CHANNELS,
+         num_warps: int = 4, num_stages: int = 1):
   """The ``selective_scan`` contract (validated arguments) on Pallas kernels.
 
-  ``chunk_size`` (forward) and ``bwd_chunk_size`` are rounded up to powers of two.
+  ``chunk_size`` (forward) and ``bwd_chunk_size`` are rounded up to powers of two;
+  the channel blocks, ``num_warps`` and ``num_stages`` are the settings the
+  on-device check tunes (``experiments.check_gpu --parts=tune``).
   Returns y (b, L, d) in u's dtype and the final state (b, d, N) in float32.
   """
   b, length, d = u.shape
@@ -433,7 +438,7 @@ def scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
                 block=_pow2_floor_divisor(dg, block_channels),
                 bwd_block=_pow2_floor_divisor(dg, bwd_block_channels),
                 groups=groups, softplus=bool(delta_softplus), has_z=z is not None,
-                interpret=interpret)
+                interpret=interpret, num_warps=num_warps, num_stages=num_stages)
   lp = -(-length // chunk) * chunk
   np_ = _next_pow2(n)
   f32 = jnp.float32

@@ -62,6 +62,18 @@ def merge_model(graphdef: nnx.GraphDef, rest: nnx.State,
                    *(variables[k] for k in EVAL_KEYS if k in variables))
 
 
+def jit_predict(task: Task, graphdef: nnx.GraphDef, rest: nnx.State,
+                variable_shardings: Any, mesh: jax.sharding.Mesh):
+  """``jax.jit`` of ``(variables, batch) -> task.predict(model, batch)`` with the
+  variables on their shardings and the batch split over the data axis."""
+  def predict(variables, batch):
+    return task.predict(merge_model(graphdef, rest, variables), batch)
+
+  batch_sharding = sharding.batch_sharding(mesh)
+  return jax.jit(predict, in_shardings=(variable_shardings, batch_sharding),
+                 out_shardings=batch_sharding)
+
+
 @dataclasses.dataclass
 class Predictor:
   """A task's model ready for jitted prediction over a device mesh.
@@ -82,15 +94,10 @@ class Predictor:
   feature_keys: tuple[str, ...]
 
   def __post_init__(self):
-    graphdef, rest, task = self.graphdef, self.rest, self.task
     self.batch_sharding = sharding.batch_sharding(self.mesh)
-    shardings = jax.tree.map(lambda x: x.sharding, self.variables)
-
-    def predict(variables, batch):
-      return task.predict(merge_model(graphdef, rest, variables), batch)
-
-    self._predict = jax.jit(predict, in_shardings=(shardings, self.batch_sharding),
-                            out_shardings=self.batch_sharding)
+    self._predict = jit_predict(self.task, self.graphdef, self.rest,
+                                jax.tree.map(lambda x: x.sharding, self.variables),
+                                self.mesh)
 
   def __call__(self, local_batch: Mapping[str, np.ndarray],
                variables: Mapping[str, Any] | None = None) -> np.ndarray:

@@ -80,6 +80,31 @@ class TrainState:
   schedule: optax.Schedule
 
 
+def plan_train_state(model: nnx.Module, optimizer: ml_collections.ConfigDict,
+                     mesh: jax.sharding.Mesh, param_sharding: str = "replicated", *,
+                     steps_per_epoch: int, total_steps: int
+                     ) -> tuple[TrainState, dict[str, Any]]:
+  """The layout of ``model``'s train state on ``mesh``, without placing anything.
+
+  ``model`` may be abstract (``nnx.eval_shape``): the ahead-of-time compile checks
+  and the memory plan (``sasmamba_jax.aot``) lay out the state of models too large
+  for this machine exactly as training does.
+
+  Returns:
+    (the TrainState whose ``state`` holds the variables as given, without
+    ``opt_state``; the abstract ``opt_state``). ``shardings`` covers both.
+  """
+  optimizers.check_freeze_patterns(optimizer, nnx.state(model, nnx.Param))
+  graphdef, rest, variables = evaluator_lib.split_model(model, optimizer.freeze)
+  shardings = sharding.state_shardings(variables, mesh, param_sharding)
+  tx, schedule = optimizers.make(optimizer, variables["params"],
+                                 steps_per_epoch=steps_per_epoch,
+                                 total_steps=total_steps)
+  opt_state = jax.eval_shape(tx.init, variables["params"])
+  shardings["opt_state"] = sharding.state_shardings(opt_state, mesh, param_sharding)
+  return TrainState(graphdef, rest, variables, shardings, tx, schedule), opt_state
+
+
 def make_train_state(model: nnx.Module, optimizer: ml_collections.ConfigDict,
                      mesh: jax.sharding.Mesh, param_sharding: str = "replicated", *,
                      steps_per_epoch: int, total_steps: int) -> TrainState:
@@ -89,19 +114,22 @@ def make_train_state(model: nnx.Module, optimizer: ml_collections.ConfigDict,
   they are; the optimizer state is created inside ``jit`` on the parameters'
   shardings, so neither passes through the host.
   """
-  optimizers.check_freeze_patterns(optimizer, nnx.state(model, nnx.Param))
-  graphdef, rest, variables = evaluator_lib.split_model(model, optimizer.freeze)
-  shardings = sharding.state_shardings(variables, mesh, param_sharding)
-  variables = sharding.put(variables, shardings)
-  tx, schedule = optimizers.make(optimizer, variables["params"],
-                                 steps_per_epoch=steps_per_epoch,
-                                 total_steps=total_steps)
-  shardings["opt_state"] = sharding.state_shardings(
-      jax.eval_shape(tx.init, variables["params"]), mesh, param_sharding)
-  opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(
+  ts, _ = plan_train_state(model, optimizer, mesh, param_sharding,
+                           steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+  variables = sharding.put(ts.state, {k: v for k, v in ts.shardings.items()
+                                      if k != "opt_state"})
+  opt_state = jax.jit(ts.tx.init, out_shardings=ts.shardings["opt_state"])(
       variables["params"])
-  return TrainState(graphdef, rest, {**variables, "opt_state": opt_state}, shardings,
-                    tx, schedule)
+  return dataclasses.replace(ts, state={**variables, "opt_state": opt_state})
+
+
+def jit_train_step(train_step, state_shardings: Any, mesh: jax.sharding.Mesh):
+  """``jax.jit`` of ``make_train_step``'s step as the trainer runs it: the state on
+  its shardings (donated), the batch split over the data axis, the step replicated."""
+  repl = sharding.replicated(mesh)
+  return jax.jit(train_step,
+                 in_shardings=(state_shardings, sharding.batch_sharding(mesh), repl),
+                 out_shardings=(state_shardings, repl), donate_argnums=(0,))
 
 
 def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.Task,
@@ -246,10 +274,7 @@ class Trainer:
     step_fn = make_train_step(self.graphdef, self.rest, self.task, self.tx,
                               self.schedule, self._key,
                               optimizers.trainable_filter(self.config.optimizer))
-    repl = sharding.replicated(self.mesh)
-    return jax.jit(step_fn,
-                   in_shardings=(self.state_shardings, self.batch_sharding, repl),
-                   out_shardings=(self.state_shardings, repl), donate_argnums=(0,))
+    return jit_train_step(step_fn, self.state_shardings, self.mesh)
 
   def _global(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     for key in self.feature_keys:

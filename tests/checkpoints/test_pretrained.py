@@ -156,3 +156,29 @@ def test_official_checkpoints_export_too(tmp_path):
   model.eval()
   np.testing.assert_allclose(np.asarray(loaded(_x())), np.asarray(model(_x())),
                              rtol=1e-6, atol=1e-6)
+
+
+def test_export_with_pallas_in_auto_holds_no_kernel_and_runs_on_cpu(monkeypatch,
+                                                                    tmp_path):
+  """Where Pallas leads ``auto`` (a measured GPU), an export for (cpu, cuda, tpu)
+  still gets a portable scan on every platform; the kernel goes into an artefact
+  only when asked for by name, and then the export is refused with the fix."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax.ops import dispatch  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(dispatch, "AUTO_ORDER", ["pallas"])
+  monkeypatch.setitem(dispatch._AVAILABLE, "pallas", lambda: True)
+  model = models.create("sasmamba", seed=5, **TINY["sasmamba"])
+  model.eval()
+  sasmamba_jax.save_pretrained(model, tmp_path / "auto")
+  forward = jax.export.deserialize((tmp_path / "auto" / "forward.jaxexport").read_bytes())
+  assert forward.platforms == ("cpu", "cuda", "tpu")
+  assert "triton" not in forward.mlir_module().lower()
+  x = _x()
+  y = forward.call(load_file(str(tmp_path / "auto" / "model.safetensors")), x)
+  np.testing.assert_allclose(np.asarray(y), np.asarray(model(x)), rtol=2e-5, atol=2e-5)
+  kernel = models.create("sasmamba", seed=5, impl="pallas", **TINY["sasmamba"])
+  kernel.eval()
+  with pytest.raises(ValueError, match=r"impl 'pallas' is tied to one GPU generation "
+                     r"and cannot go into an artefact exported for cpu, cuda, tpu"):
+    sasmamba_jax.save_pretrained(kernel, tmp_path / "pallas")

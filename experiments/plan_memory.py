@@ -1,0 +1,55 @@
+"""Memory plan from the compiler: a run's train step on a GPU or TPU we may not have.
+
+  python -m experiments.plan_memory --config=configs/h36m_sasmamba.py --device=h100
+  python -m experiments.plan_memory --config=configs/h36m_posemamba.py:l \\
+      --device=h100x8,v5e:2x4 --param_sharding=replicated,fsdp
+  python -m experiments.plan_memory --table      # every recipe config, every device
+
+Prints, per device, the compiled step's memory per device at the config's batch
+size and the largest batch that fits (80 GB per H100, 16 GB per v5e chip; change
+with --budget_gb), and with FSDP how much parameter and optimizer memory each device
+saves. Needs the compiler plugins: pip install -e '.[aot]' (sasmamba_jax/aot).
+--table writes benchmarks/results/plan_memory.json.
+"""
+
+from absl import flags
+
+from sasmamba_jax import cli
+from sasmamba_jax.aot import plan_table
+
+_CONFIG = cli.define_config_flag("Run config to plan (configs/FILE.py[:arg]).",
+                                 required=False)
+_DEVICE = flags.DEFINE_list(
+    "device", ["h100"], "Targets: " + ", ".join(plan_table.targets_lib.TARGETS) + ".")
+_PARAM_SHARDING = flags.DEFINE_list(
+    "param_sharding", None, "replicated and/or fsdp (default: the config's; both on "
+    "several devices).")
+_BUDGET_GB = flags.DEFINE_float("budget_gb", None,
+                                "Memory per device in GB (default: the device's).")
+_MAX_BATCH = flags.DEFINE_integer("max_batch", 1 << 16,
+                                  "Search no global batch above this.")
+_TABLE = flags.DEFINE_bool("table", False, "Plan every recipe config on every device "
+                           "and write benchmarks/results/plan_memory.json.")
+_RESULTS_DIR = flags.DEFINE_string("results_dir", "benchmarks/results",
+                                   "Where --table writes its JSON.")
+
+
+def main(argv):
+  cli.reject_extra_args(argv)
+  if _TABLE.value:
+    payload = plan_table.run_table(cli.load_config_file, log=print)
+    path = plan_table.save(payload, _RESULTS_DIR.value)
+    print(plan_table.markdown(payload))
+    print(f"saved {path}")
+    return
+  if not _CONFIG.given:
+    raise cli.UsageError("give --config=configs/FILE.py[:arg] (or --table)")
+  budget = int(_BUDGET_GB.value * 1e9) if _BUDGET_GB.value else None
+  rows = plan_table.plan_config(_CONFIG.value, flags.FLAGS.config, _DEVICE.value,
+                                shardings=_PARAM_SHARDING.value, budget_bytes=budget,
+                                max_batch=_MAX_BATCH.value, log=print)
+  print(plan_table.markdown({"rows": rows}))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,168 @@
+"""The memory-plan table of the recipe configs (``experiments.plan_memory``)."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import ml_collections
+
+from sasmamba_jax import benchmarking
+from sasmamba_jax.aot import memory
+from sasmamba_jax.aot import targets as targets_lib
+
+#: The recipe configs of the table: (config spec, what it is).
+RECIPES = (
+    ("configs/h36m_sasmamba.py", "SasMamba, H36M (T 243)"),
+    ("configs/h36m_posemamba.py:s", "PoseMamba-S, H36M (T 243)"),
+    ("configs/h36m_posemamba.py:b", "PoseMamba-B, H36M (T 243)"),
+    ("configs/h36m_posemamba.py:l", "PoseMamba-L, H36M (T 243)"),
+    ("configs/h36m_posemamba.py:x", "PoseMamba-X, H36M (T 243)"),
+    ("configs/mpi_inf_3dhp_sasmamba.py", "SasMamba, MPI-INF-3DHP (T 27)"),
+    ("configs/posetrack18_glsmamba.py:b", "GLSMamba-B on ViTPose-B, PoseTrack"),
+    ("configs/posetrack18_glsmamba.py:h", "GLSMamba-H on ViTPose-H, PoseTrack"),
+)
+#: The devices of the table; several devices are planned replicated and with FSDP.
+DEVICES = ("h100", "v5e", "h100x8", "v5e:2x4")
+GB = memory.GB
+
+
+def environment() -> dict[str, Any]:
+  """Versions of what compiled (the compiler plugins included) and the command."""
+  env = benchmarking.environment()
+  for package in ("jax-cuda12-plugin", "jax-cuda12-pjrt", "libtpu",
+                  "nvidia-cuda-nvcc-cu12"):
+    try:
+      env[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      env[package] = None
+  env["command"] = " ".join(["python -m experiments.plan_memory"] + sys.argv[1:])
+  env["compiled_for"] = "compile-only devices (sasmamba_jax.aot.targets), on this host"
+  env["date"] = datetime.date.today().isoformat()
+  return env
+
+
+def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[str],
+                *, shardings: Sequence[str] | None = None,
+                budget_bytes: int | None = None, max_batch: int = 1 << 16,
+                log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+  """Rows of the table for one config: one per device and parameter sharding.
+
+  Args:
+    config: the run config of ``spec``.
+    spec: its name in the table ("configs/FILE.py[:arg]").
+    devices: ``targets.TARGETS`` names.
+    shardings: parameter shardings to plan (default: the config's on one device;
+      replicated and fsdp on several).
+    budget_bytes: memory per device (default: the device's).
+    max_batch: search no global batch above this.
+    log: progress lines.
+  """
+  rows = []
+  for name in devices:
+    target = targets_lib.get(name)
+    modes = shardings or ((config.mesh.param_sharding,) if target.num_devices == 1
+                          else ("replicated", "fsdp"))
+    n = target.num_devices
+    batch = -(-config.batch_size // n) * n  # The config's, split over the devices.
+    for mode in modes:
+      if log:
+        log(f"{spec} on {name} ({mode}):")
+      start = time.perf_counter()
+      c = config.copy_and_resolve_references()
+      c.batch_size = batch
+      p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
+                      max_batch=max_batch, log=log)
+      r = p.at_config
+      rows.append({
+          "config": spec, "model": r.model, "device": name,
+          "device_description": target.description, "devices": n,
+          "param_sharding": mode, "config_batch": config.batch_size,
+          "batch": batch, "peak_gb": r.peak_bytes / GB,
+          "temp_gb": r.temp_bytes / GB,
+          "state_gb": (r.params_bytes + r.frozen_bytes + r.model_state_bytes
+                       + r.opt_state_bytes) / GB,
+          "params_and_opt_gb": (r.params_bytes + r.opt_state_bytes) / GB,
+          "frozen_gb": r.frozen_bytes / GB,
+          "budget_gb": p.budget_bytes / GB, "fits": p.fits,
+          "largest_batch": p.largest_batch,
+          "peak_gb_at_largest": (p.at_largest.peak_bytes / GB if p.at_largest
+                                 else None),
+          "gemm_fallback": r.gemm_fallback, "compiles": p.compiles, "note": p.note,
+          "seconds": round(time.perf_counter() - start, 1),
+      })
+      if log:
+        log(_verdict(rows[-1]))
+  _fsdp_savings(rows)
+  return rows
+
+
+def _verdict(row: dict[str, Any]) -> str:
+  head = (f"  batch {row['batch']}: {row['peak_gb']:.2f} GB per device of "
+          f"{row['budget_gb']:.0f} GB; ")
+  if row["fits"]:
+    text = head + f"fits; the largest batch that fits is {row['largest_batch']}"
+  elif row["largest_batch"]:
+    text = head + (f"does NOT fit: use batch {row['largest_batch']} or less (or more "
+                   "devices / FSDP)")
+  else:
+    text = head + "does NOT fit even one example per device"
+  return text + (f" ({row['note']})" if row.get("note") else "")
+
+
+def _fsdp_savings(rows: list[dict[str, Any]]) -> None:
+  """Adds, to each FSDP row, the parameter + optimizer memory saved per device."""
+  for row in rows:
+    if row["param_sharding"] != "fsdp":
+      continue
+    for other in rows:
+      if (other["param_sharding"] == "replicated" and other["device"] == row["device"]
+          and other["config"] == row["config"]):
+        saved = other["params_and_opt_gb"] - row["params_and_opt_gb"]
+        row["fsdp_saves_gb"] = saved
+        row["fsdp_saves_fraction"] = (saved / other["params_and_opt_gb"]
+                                      if other["params_and_opt_gb"] else 0.0)
+
+
+def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
+              log: Callable[[str], None] | None = None,
+              recipes: Sequence[tuple[str, str]] = RECIPES,
+              devices: Sequence[str] = DEVICES) -> dict[str, Any]:
+  """Plans every recipe (loaded with ``load_config(spec)``) on every device;
+  returns the JSON payload."""
+  rows = []
+  for spec, description in recipes:
+    for row in plan_config(load_config(spec), spec, devices, log=log):
+      row["description"] = description
+      rows.append(row)
+  return {"environment": environment(), "rows": rows}
+
+
+def markdown(payload: dict[str, Any]) -> str:
+  """The table as Markdown."""
+  lines = ["| config | device | params | batch | GB per device | state GB "
+           "(params + opt) | fits | largest batch | FSDP saves per device |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for r in payload["rows"]:
+    saves = (f"{r['fsdp_saves_gb']:.3f} GB ({100 * r['fsdp_saves_fraction']:.0f} %)"
+             if "fsdp_saves_gb" in r else "")
+    lines.append(
+        f"| `{r['config']}` | {r['device']} | {r['param_sharding']} | {r['batch']} | "
+        f"{r['peak_gb']:.2f} | {r['params_and_opt_gb']:.3f} | "
+        f"{'yes' if r['fits'] else '**no**'} | {r['largest_batch']} | {saves} |")
+  return "\n".join(lines)
+
+
+def save(payload: dict[str, Any], results_dir: str | pathlib.Path) -> pathlib.Path:
+  """Writes ``results_dir/plan_memory.json`` (atomically) and returns its path."""
+  path = pathlib.Path(results_dir) / "plan_memory.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(payload, indent=2) + "\n")
+  tmp.replace(path)
+  return path

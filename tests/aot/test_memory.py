@@ -1,0 +1,108 @@
+"""The memory plan: compiled memory at the config's batch, the largest batch that
+fits (proven by compiles on both sides), FSDP's saving per device, the command."""
+
+from __future__ import annotations
+
+import pytest
+
+from sasmamba_jax.aot import compile as aot
+from sasmamba_jax.aot import memory
+from sasmamba_jax.aot import plan_table
+from sasmamba_jax.train import config as config_lib
+
+
+def small_mlp():
+  c = config_lib.base_config("lifting_3d")
+  c.model.name = "mlp_baseline"
+  c.model.kwargs.width = 64
+  c.model.kwargs.num_stages = 1
+  c.batch_size = 8
+  return c
+
+
+@pytest.mark.parametrize("name,curve", [
+    ("linear", lambda b: 1000 + 10 * b),
+    ("superlinear", lambda b: 1000 + 2 * b + b * b // 20),
+    ("sublinear near the limit", lambda b: 1000 + 12 * b - (b * b) // 600),
+    ("not monotone", lambda b: 1000 + 10 * b + (37 if b % 3 == 0 else 0)),
+    ("steps", lambda b: 1000 + 200 * (b // 16)),
+])
+@pytest.mark.parametrize("devices", [1, 8])
+def test_the_search_finds_a_fitting_batch_whose_next_does_not(monkeypatch, name,
+                                                              curve, devices):
+  """The search on memory curves of several shapes (compiles faked): a batch that
+  fits, the next multiple of the device count does not, in a few compiles."""
+  del name
+  calls = []
+
+  def fake_compile(config, target, *, batch_size, param_sharding):
+    del config, target, param_sharding
+    calls.append(batch_size)
+    report = aot.Report("train", "m", "t", devices, "replicated", batch_size, 0.0,
+                        curve(batch_size), 0, 0, 0, 100, 0, 0, 200)
+    return None, report
+
+  monkeypatch.setattr(aot, "compile_train_step", fake_compile)
+  target = memory.targets_lib.Target("t", "cuda", "1x1x1", devices, 10**9, "fake")
+  config = small_mlp()
+  config.batch_size = 16
+  for budget in (1500, 2900, 5000):
+    calls.clear()
+    plan = memory.plan(config, target, budget_bytes=budget, max_batch=4096)
+    largest = plan.largest_batch
+    assert largest % devices == 0
+    assert largest == 0 or curve(largest) <= budget
+    assert curve(largest + devices) > budget
+    assert len(calls) == len(set(calls)) <= 14      # No batch compiled twice.
+    assert plan.fits == (curve(16) <= budget)
+
+
+def test_a_real_plan_and_the_budget_note(cuda):
+  config = small_mlp()
+  plan = memory.plan(config, "h100", max_batch=32)
+  assert plan.fits and plan.largest_batch == 32 and plan.compiles <= 3
+  assert plan.at_largest.peak_bytes == plan.tried[32]
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION=.95" in plan.note
+  small = memory.plan(config, "h100", budget_bytes=plan.tried[32], max_batch=32)
+  assert small.note is None     # Within JAX's default GPU pool.
+
+
+def test_fsdp_shards_parameters_and_optimizer_over_eight_gpus(cuda):
+  config = small_mlp()
+  _, replicated = aot.compile_train_step(config, "h100x8", param_sharding="replicated")
+  _, fsdp = aot.compile_train_step(config, "h100x8", param_sharding="fsdp")
+  assert replicated.num_devices == fsdp.num_devices == 8
+  before = replicated.params_bytes + replicated.opt_state_bytes
+  after = fsdp.params_bytes + fsdp.opt_state_bytes
+  # Every large weight splits 8 ways; biases and norms of odd size stay whole.
+  assert after < before / 4
+  rows = [{"config": "c", "device": "h100x8", "param_sharding": m,
+           "params_and_opt_gb": b / 1e9} for m, b in (("replicated", before),
+                                                     ("fsdp", after))]
+  plan_table._fsdp_savings(rows)
+  assert rows[1]["fsdp_saves_fraction"] == pytest.approx(1 - after / before)
+
+
+def test_plan_memory_command(cuda, tmp_path, capsys):
+  """The entry point: a config file, a device, a budget; one row per sharding."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from experiments import plan_memory  # pylint: disable=g-import-not-at-top
+  config_file = tmp_path / "small.py"
+  config_file.write_text(
+      "from sasmamba_jax.train.config import base_config\n"
+      "def get_config():\n"
+      "  c = base_config('lifting_3d')\n"
+      "  c.model.name = 'mlp_baseline'\n"
+      "  c.model.kwargs.width = 64\n"
+      "  c.model.kwargs.num_stages = 1\n"
+      "  c.batch_size = 8\n"
+      "  return c\n")
+  with flagsaver.flagsaver():
+    flags.FLAGS(["plan_memory", f"--config={config_file}", "--device=h100",
+                 "--max_batch=16"])
+    plan_memory.main(["plan_memory"])
+  out = capsys.readouterr().out
+  assert f"{config_file} on h100 (replicated):" in out
+  assert "fits; the largest batch that fits is" in out
+  assert "| `" + str(config_file) + "` | h100 | replicated | 8 |" in out
