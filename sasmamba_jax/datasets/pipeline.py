@@ -127,7 +127,9 @@ def make_train_iterator(
   shuffles them with ``seed`` (differently in each epoch), applies ``transforms``
   in order (a ``RandomMap`` draws from a stream seeded by ``seed`` and its
   position, so a resumed iterator repeats the same draws) and stacks
-  ``batch_size`` examples, dropping an incomplete last batch.
+  ``batch_size`` examples. Batches run on across epoch boundaries (each pass a new
+  permutation), so nothing is dropped unless ``num_epochs`` ends the stream with an
+  incomplete batch.
 
   Args:
     data_source: e.g. ``registry.load(name, "train")``.

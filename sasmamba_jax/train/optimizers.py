@@ -11,17 +11,24 @@ The ``optimizer`` config section (``default_config``) chooses:
   embeddings (``embed_pattern``) decay^(n + 1), everything else (heads) the full lr;
 - ``no_weight_decay``: regexes of parameter paths without weight decay;
 - ``freeze``: regexes of parameter paths that are not trained at all: they get no
-  gradient and no optimizer state (a frozen backbone costs nothing but its forward).
+  gradient and no optimizer state (a frozen backbone costs nothing but its forward);
+- ``amsgrad``: PyTorch's AMSGrad (the official SasMamba MPI-INF-3DHP loop).
 Parameter paths are "/"-joined module attributes, e.g. ``spatial_blocks/3/mlp/fc1/kernel``.
+
+An epoch is ``epoch_length(num_examples, batch_size)`` = ceil(N / B) steps, as in
+the official PyTorch loops (``DataLoader(drop_last=False)``); the schedule's step 0
+is the first update, and ``applied_learning_rate`` reads the rate an update applies
+from the optimizer state's own count.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from flax import nnx
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -49,6 +56,7 @@ def default_config() -> ml_collections.ConfigDict:
   o.b1 = 0.9
   o.b2 = 0.999
   o.eps = 1e-8
+  o.amsgrad = False               # PyTorch AMSGrad: max of the raw second moments
   o.grad_clip_norm = 0.0          # 0 = no clipping
   return o
 
@@ -117,6 +125,22 @@ def _tree_of(tree: Any, fn: Callable[[str], Any]) -> Any:
   return jax.tree_util.tree_map_with_path(lambda p, _: fn(path_string(p)), tree)
 
 
+def epoch_length(num_examples: int, batch_size: int) -> int:
+  """Optimizer steps in one epoch: ceil(num_examples / batch_size).
+
+  The official loops iterate a ``torch.utils.data.DataLoader`` with the default
+  ``drop_last=False``: an epoch is every full batch plus the last partial one, and
+  the per-epoch learning-rate decay follows the last of them. Our batches all have
+  ``batch_size`` examples (one compiled step; the input stream runs on across epoch
+  boundaries, nothing is dropped), and an epoch has the official number of steps,
+  so epoch boundaries and the decay fall on the official step indices.
+  """
+  if num_examples < 1 or batch_size < 1:
+    raise ValueError(f"epoch_length: need num_examples >= 1 and batch_size >= 1, "
+                     f"got {num_examples} and {batch_size}")
+  return -(-num_examples // batch_size)
+
+
 def schedule(o: ml_collections.ConfigDict, steps_per_epoch: int,
              total_steps: int) -> optax.Schedule:
   """The learning rate per step (step 0 is the first update)."""
@@ -173,16 +197,81 @@ def _scale_updates(scales: Any) -> optax.GradientTransformation:
   return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+class ScaleByTorchAmsgradState(NamedTuple):
+  """State of ``scale_by_torch_amsgrad``."""
+  count: jax.Array
+  mu: Any
+  nu: Any
+  nu_max: Any
+
+
+def scale_by_torch_amsgrad(b1: float = 0.9, b2: float = 0.999,
+                           eps: float = 1e-8) -> optax.GradientTransformation:
+  """Adam's direction with PyTorch's AMSGrad (``torch.optim.Adam(amsgrad=True)``).
+
+  PyTorch keeps the running maximum of the raw second moment v_t and divides it by
+  the current step's bias correction: m_t / (1 - b1^t) / (sqrt(max v) /
+  sqrt(1 - b2^t) + eps). ``optax.amsgrad`` takes the maximum of the bias-corrected
+  moments instead, which gives other numbers, so the official recipe gets its own.
+  """
+
+  def init(params):
+    zeros = lambda: jax.tree.map(lambda p: jnp.zeros(p.shape, p.dtype), params)
+    return ScaleByTorchAmsgradState(jnp.zeros([], jnp.int32), zeros(), zeros(),
+                                    zeros())
+
+  def update(updates, state, params=None):
+    del params
+    count = optax.safe_increment(state.count)
+    mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)
+    nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * g * g, updates, state.nu)
+    nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+    t = count.astype(jnp.float32)
+    bc1, bc2_sqrt = 1 - b1 ** t, jnp.sqrt(1 - b2 ** t)
+    updates = jax.tree.map(
+        lambda m, v: ((m / bc1) / (jnp.sqrt(v) / bc2_sqrt + eps)).astype(m.dtype),
+        mu, nu_max)
+    return updates, ScaleByTorchAmsgradState(count, mu, nu, nu_max)
+
+  return optax.GradientTransformation(init, update)
+
+
+def applied_learning_rate(lr: optax.Schedule, opt_state: Any) -> jax.Array:
+  """The learning rate that ``tx.update(grads, opt_state)`` applies (traceable).
+
+  ``opt_state`` is the state before the update; its schedule count (0 for the first
+  update, whatever step numbering the caller uses) picks the rate, exactly as the
+  optimizer does.
+  """
+  is_schedule = lambda x: isinstance(x, optax.ScaleByScheduleState)
+  counts = [s.count for s in jax.tree.leaves(opt_state, is_leaf=is_schedule)
+            if is_schedule(s)]
+  if len(counts) != 1:
+    raise ValueError(f"applied_learning_rate: expected one learning-rate schedule in "
+                     f"the optimizer state (optimizers.make builds one), found "
+                     f"{len(counts)}")
+  return jnp.asarray(lr(counts[0]), jnp.float32)
+
+
 def make(o: ml_collections.ConfigDict, params: Any, *, steps_per_epoch: int,
          total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """AdamW over the trainable ``params`` (a tree, arrays or shapes) and its schedule."""
+  """AdamW over the trainable ``params`` (a tree, arrays or shapes) and its schedule.
+
+  Weight decay is decoupled (``torch.optim.AdamW``) and applies to every parameter
+  not matched by ``no_weight_decay``.
+  """
   lr = schedule(o, steps_per_epoch, total_steps)
   mask = None
   if o.no_weight_decay:
     excluded = [re.compile(p) for p in o.no_weight_decay]
     mask = _tree_of(params, lambda path: not any(r.search(path) for r in excluded))
-  tx = optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay,
-                   mask=mask)
+  if o.amsgrad:
+    tx = optax.chain(scale_by_torch_amsgrad(o.b1, o.b2, o.eps),
+                     optax.add_decayed_weights(o.weight_decay, mask),
+                     optax.scale_by_learning_rate(lr))
+  else:
+    tx = optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay,
+                     mask=mask)
   if o.layer_decay < 1:
     tx = optax.chain(tx, _scale_updates(layer_scales(o, params)))
   if o.grad_clip_norm:

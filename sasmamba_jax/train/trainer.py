@@ -150,8 +150,11 @@ def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.Task,
     model_state = nnx.state(model, evaluator_lib.CARRIED)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
+    # The rate this update applied: the schedule at the optimizer's own count
+    # (0-based), not at the trainer's 1-based ``step``.
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
-                   learning_rate=schedule(step))
+                   learning_rate=optimizers.applied_learning_rate(
+                       schedule, state["opt_state"]))
     return dict(state, params=params, model_state=model_state,
                 opt_state=opt_state), metrics
 
@@ -214,10 +217,11 @@ class Trainer:
     self.local_batch = sharding.per_process_batch(c.batch_size)
     self.local_eval_batch = sharding.per_process_batch(c.eval_batch_size,
                                                        "eval_batch_size")
-    self.steps_per_epoch = len(self.train_source) // c.batch_size
-    if self.steps_per_epoch < 1:
+    if len(self.train_source) < c.batch_size:
       raise ValueError(f"the train split has {len(self.train_source)} examples, "
                        f"fewer than batch_size = {c.batch_size}")
+    # ceil(N / B), the official loaders' epoch (drop_last=False).
+    self.steps_per_epoch = optimizers.epoch_length(len(self.train_source), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     if c.max_steps:
       self.total_steps = min(self.total_steps, c.max_steps)

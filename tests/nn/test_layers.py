@@ -29,6 +29,29 @@ def test_droppath_drops_whole_samples_and_rescales():
   np.testing.assert_array_equal(DropPath(0.0, rngs=nnx.Rngs(0))(x), x)
 
 
+def test_droppath_at_the_recipe_rate_is_timms_per_sample_rule():
+  """The official blocks use timm's DropPath at linspace(0, 0.2, depth): sample i is
+  kept when a uniform u_i < keep = 1 - rate (``bernoulli_(keep)``) and then divided
+  by keep. At 0.2, unlike 0.5, swapping keep and drop or dividing by the rate shows."""
+  rate = 0.2
+  keep = np.float32(1) - np.float32(rate)
+  x = jax.random.normal(jax.random.key(1), (4096, 3, 2, 5))
+  y = np.asarray(DropPath(rate)(x, rngs=nnx.Rngs(dropout=7)))
+  # The same key, drawn as DropPath draws it: one uniform per sample of axis 0.
+  u = np.asarray(jax.random.uniform(nnx.Rngs(dropout=7)["dropout"](), (4096, 1, 1, 1)))
+  kept = (u < keep).reshape(-1)
+  np.testing.assert_allclose(y[kept], np.asarray(x)[kept] / keep, rtol=3e-7)
+  np.testing.assert_array_equal(y[~kept], 0.0)
+  # Statistics: P(keep) = 0.8 and E[y] = x, within 4 standard errors.
+  assert abs(kept.mean() - 0.8) < 4 * np.sqrt(0.8 * 0.2 / 4096)
+  ones = np.asarray(DropPath(rate)(jnp.ones((4096, 1)), rngs=nnx.Rngs(dropout=3)))
+  assert abs(ones.mean() - 1.0) < 4 * np.sqrt(0.2 / 0.8 / 4096)
+  # A block's two branches draw separately: P(both kept) = 0.64, not 0.8.
+  drop = DropPath(rate, rngs=nnx.Rngs(dropout=5))
+  first, second = (np.asarray(drop(jnp.ones((4096, 1))))[:, 0] > 0 for _ in range(2))
+  assert abs(np.mean(first & second) - 0.64) < 4 * np.sqrt(0.64 * 0.36 / 4096)
+
+
 def test_droppath_needs_rngs_in_training_and_checks_rate():
   with pytest.raises(ValueError, match="dropout"):
     DropPath(0.2)(jnp.ones((2, 3)))

@@ -49,15 +49,22 @@ def test_recipes_match_the_reference():
   assert (sas.optimizer.learning_rate, sas.batch_size, sas.num_epochs) == (5e-4, 16, 300)
   loss = sas.task.loss
   assert (loss.mpjpe, loss.n_mpjpe, loss.velocity) == (1.0, 0.5, 20.0)
-  assert loss.temporal_consistency == 0 and sas.early_stop_patience == 40
+  # The official loop stops once 40 evaluations without improvement are exceeded.
+  assert loss.temporal_consistency == 0 and sas.early_stop_patience == 41
+  assert (sas.optimizer.weight_decay, sas.optimizer.no_weight_decay,
+          sas.optimizer.amsgrad, sas.optimizer.grad_clip_norm) == (0.01, (), False, 0)
   pm = load_config("h36m_posemamba.py", "l")
   assert pm.model.name == "posemamba_l" and pm.optimizer.learning_rate == 2e-4
   assert pm.task.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
+  assert pm.early_stop_patience == 0 and pm.batch_size == 4
   mpi = load_config("mpi_inf_3dhp_sasmamba.py")
   assert mpi.task.constant_confidence and mpi.model.kwargs.num_frames == 27
+  # Its loop uses torch.optim.Adam(amsgrad=True) without weight decay.
+  assert (mpi.optimizer.amsgrad, mpi.optimizer.weight_decay,
+          mpi.early_stop_patience) == (True, 0.0, 41)
   assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
       "synthetic_sasmamba.py").num_epochs
-  # GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
+  # GLSMamba (the paper): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
   # T = 5, the ViTPose backbone frozen and loaded from an official file.
   for name, arg in (("posetrack18_glsmamba.py", "b"), ("posetrack17_glsmamba.py", "h"),
                     ("posetrack21_glsmamba.py", "b"), ("sub_jhmdb_glsmamba.py", "2")):

@@ -117,3 +117,105 @@ def test_no_weight_decay_mask():
                              -0.5 * np.asarray(params["output"]["kernel"][...]),
                              rtol=1e-6)
   assert optax.tree.norm(updates) > 0
+
+
+def _official_epoch_rates(num_examples, batch_size, epochs, lr, decay):
+  """The official loops' rate per optimizer step: a DataLoader with drop_last=False
+  yields range(0, N, B) batches per epoch, and lr *= decay after each epoch."""
+  rates = []
+  for _ in range(epochs):
+    rates += [lr] * len(range(0, num_examples, batch_size))
+    lr *= decay
+  return rates
+
+
+@pytest.mark.parametrize("num_examples, batch_size", [(37, 8), (40, 8), (9, 8)])
+def test_an_epoch_is_the_official_loaders_ceil_and_the_decay_steps_there(
+    num_examples, batch_size):
+  spe = optimizers.epoch_length(num_examples, batch_size)
+  assert spe == -(-num_examples // batch_size)
+  official = _official_epoch_rates(num_examples, batch_size, 4, 5e-4, 0.5)
+  lr = optimizers.schedule(_cfg(lr_decay_per_epoch=0.5), steps_per_epoch=spe,
+                           total_steps=4 * spe)
+  assert len(official) == 4 * spe
+  np.testing.assert_allclose([float(lr(s)) for s in range(len(official))], official,
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="batch_size >= 1"):
+    optimizers.epoch_length(10, 0)
+
+
+def test_logged_learning_rate_is_the_one_the_update_applied():
+  """Adam with b1 = b2 = 0 and no weight decay moves each parameter by exactly lr
+  (lr * g / (|g| + eps)), so the parameter change shows the rate that was applied."""
+  model = models.create("mlp_baseline", width=8, num_stages=1, dropout=0.0)
+  o = _cfg(learning_rate=0.1, lr_decay_per_epoch=0.5, b1=0.0, b2=0.0, eps=1e-12,
+           weight_decay=0.0)  # One step per epoch: the rate halves every step.
+  ts = trainer.make_train_state(model, o, sharding.make_mesh(), steps_per_epoch=1,
+                                total_steps=10)
+
+  class Task:
+    def loss(self, m, batch):
+      return jnp.mean(m(batch["x"], deterministic=True) ** 2), {}
+
+  step_fn = jax.jit(trainer.make_train_step(ts.graphdef, ts.rest, Task(), ts.tx,
+                                            ts.schedule, jax.random.key(0)))
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(4, 2, 17, 2)), jnp.float32)
+  state = ts.state
+  for step in (1, 2, 3):  # 1-based, as Trainer._loop passes it.
+    before = jax.tree.leaves(jax.tree.map(np.asarray, state["params"]))
+    count = int(jax.tree.leaves(state["opt_state"])[0])  # Adam's own count
+    state, metrics = step_fn(state, {"x": x}, jnp.asarray(step, jnp.int32))
+    after = jax.tree.leaves(jax.tree.map(np.asarray, state["params"]))
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(after, before))
+    assert count == step - 1
+    assert float(metrics["learning_rate"]) == pytest.approx(moved, rel=1e-5)
+    assert float(metrics["learning_rate"]) == pytest.approx(0.1 * 0.5 ** count)
+  assert float(optimizers.applied_learning_rate(ts.schedule, state["opt_state"])) == (
+      pytest.approx(0.1 * 0.5 ** 3))
+  with pytest.raises(ValueError, match="found 0"):
+    optimizers.applied_learning_rate(ts.schedule, ())
+
+
+def _torch_adam_steps(params, grads, lr, b1, b2, eps, weight_decay, amsgrad):
+  """``torch.optim.AdamW`` (``Adam`` when weight_decay = 0), its documented
+  single-tensor update, in NumPy float64."""
+  p = params.astype(np.float64)
+  m, v, v_max = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+  for t, g in enumerate(grads, start=1):
+    p = p * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    v_max = np.maximum(v_max, v)
+    denom = np.sqrt(v_max if amsgrad else v) / np.sqrt(1 - b2 ** t) + eps
+    p = p - lr / (1 - b1 ** t) * m / denom
+  return p
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_amsgrad_is_pytorchs(weight_decay):
+  rng = np.random.default_rng(0)
+  params = {"w": jnp.asarray(rng.normal(size=(6,)), jnp.float32)}
+  # Large gradients first, then small ones: the running maximum of v matters.
+  grads = [rng.normal(size=(6,)) * s for s in (3.0, 2.0, 0.1, 0.05, 0.02)]
+  # b2 = 0.5 lets v fall quickly after the large gradients (official: 0.999).
+  o = _cfg(amsgrad=True, schedule="constant", learning_rate=0.05, b2=0.5,
+           weight_decay=weight_decay)
+  tx, _ = optimizers.make(o, params, steps_per_epoch=1, total_steps=10)
+  state, p = tx.init(params), params
+  for g in grads:
+    updates, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state, p)
+    p = optax.apply_updates(p, updates)
+  expected = _torch_adam_steps(np.asarray(params["w"]), grads, 0.05, 0.9, 0.5, 1e-8,
+                               weight_decay, amsgrad=True)
+  np.testing.assert_allclose(p["w"], expected, rtol=2e-5, atol=1e-6)
+  # Plain Adam and optax.amsgrad (maximum of the bias-corrected moments) differ.
+  assert not np.allclose(expected, _torch_adam_steps(
+      np.asarray(params["w"]), grads, 0.05, 0.9, 0.5, 1e-8, weight_decay,
+      amsgrad=False), rtol=1e-3)
+  ref = optax.amsgrad(0.05, b2=0.5)
+  s, q = ref.init(params), params
+  for g in grads:
+    u, s = ref.update({"w": jnp.asarray(g, jnp.float32)}, s, q)
+    q = optax.apply_updates(q, u)
+  if weight_decay == 0.0:
+    assert not np.allclose(q["w"], expected, rtol=1e-4)

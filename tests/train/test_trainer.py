@@ -99,6 +99,31 @@ def test_loss_falls(data_dir, tmp_path):
   assert np.mean(loss[-5:]) < 0.7 * np.mean(loss[:5]), loss
 
 
+def test_epochs_keep_the_last_partial_batch_and_logs_show_the_applied_rate(
+    data_dir, tmp_path):
+  # 288 train clips in batches of 100: the official loader's epoch is 3 steps
+  # (100, 100, 88), not 2; the lr halves after each epoch.
+  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, batch_size=100,
+             num_epochs=2, max_steps=0, eval_every_steps=0,
+             **{"optimizer.lr_decay_per_epoch": 0.5})
+  trainer = train.Trainer(cfg, tmp_path)
+  assert (len(trainer.train_source), trainer.steps_per_epoch,
+          trainer.total_steps) == (288, 3, 6)
+  trainer.run()
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text()
+          .splitlines()]
+  train_rows = [r for r in rows if "train/learning_rate" in r]
+  lr = cfg.optimizer.learning_rate
+  assert [r["step"] for r in train_rows] == [1, 2, 3, 4, 5, 6]
+  assert [r["train/learning_rate"] for r in train_rows] == pytest.approx(
+      [lr, lr, lr, lr / 2, lr / 2, lr / 2])
+  assert [r["train/epoch"] for r in train_rows] == pytest.approx(
+      [s / 3 for s in range(1, 7)])
+  # One evaluation per epoch, after its last (partial-batch) step.
+  assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_3.json",
+                                                                   "step_6.json"]
+
+
 def _state(trainer):
   return jax.tree.map(np.asarray, {k: trainer.state[k] for k in ("params",
                                                                  "model_state")})
