@@ -5,7 +5,7 @@
   python -m experiments.lift --input=openpose_json/ --checkpoint=exports/sasmamba \\
       --output=lifted --image_size=1280,720 --render=mp4
   python -m experiments.lift --input=keypoints.npz --layout=coco \\
-      --checkpoint=checkpoint/sasmamba/best_epoch.bin --output=lifted
+      --checkpoint=checkpoint/sasmamba/best_epoch.bin --output=lifted --render=html
   python -m experiments.lift --video=clip.mp4 --boxes=detections.json \\
       --pose2d=vitpose-b.pth --checkpoint=exports/sasmamba --output=lifted
 

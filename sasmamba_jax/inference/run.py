@@ -231,7 +231,7 @@ def render_track(track: Any, poses_3d: np.ndarray, size: tuple[int, int], fps: f
   files = []
   if options.render == "html":
     page = viz.viewer(poses_3d[:count], track.keypoints[:count], size,
-                      image_width=min(480, options.render_width // 2),
+                      image_width=min(384, options.render_width // 2),
                       source=f"{stem.name}: {count} of {len(poses_3d)} frames",
                       **common)
     files.append(page.save(stem.with_suffix(".html")).name)

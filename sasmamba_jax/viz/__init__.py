@@ -15,5 +15,6 @@ from sasmamba_jax.viz.render import render_frames
 from sasmamba_jax.viz.render import save_animation
 from sasmamba_jax.viz.render import save_strip
 
-__all__ = ["Viewer", "VizError", "check_poses", "image_box", "layout", "plot_curves", "project_3d",
-           "render_frames", "save_animation", "save_index", "save_strip", "viewer"]
+__all__ = ["Viewer", "VizError", "check_poses", "image_box", "layout", "plot_curves",
+           "project_3d", "render_frames", "save_animation", "save_index", "save_strip",
+           "viewer"]

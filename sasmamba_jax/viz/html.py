@@ -11,9 +11,10 @@ and Colab (an ``<iframe srcdoc>``).
 Why not plotly: plotly.js embedded for offline use adds 3-4 MB to every file
 (tens of MB for a folder of tracks), its 3D scenes need WebGL (absent in many
 headless, remote-desktop and VM browsers: the page stays blank there), and it
-would be a new dependency. The canvas viewer needs none, weighs about
-25 kB + 10 bytes per joint and frame, draws on any browser and matches the
-Pillow pictures of ``viz.render`` (same colours, ground grid, axes and notes).
+would be a new dependency. The canvas viewer needs none, weighs about 20 kB plus
+0.6 kB per frame of 17 joints (350 kB for 600 frames; embedded video frames add
+10-25 kB each), draws in any browser and matches the Pillow pictures of
+``viz.render`` (same colours, ground grid, axes and notes).
 
 A URL fragment sets the state, to share a view or to script it:
 ``track_0.html#frame=120&azimuth=90&elevation=10&zoom=1.5`` (``frame`` counts rows
@@ -91,7 +92,8 @@ _PAGE = """<!DOCTYPE html>
 <section><h2>3D ({units}) <small id="view-angle"></small></h2>
 <div class="notes">{notes_3d}</div><canvas id="view-3d"></canvas></section>
 </main>
-<div class="controls"><button id="previous" title="previous frame (left arrow)">&#9664;&#9664;</button>
+<div class="controls">
+<button id="previous" title="previous frame (left arrow)">&#9664;&#9664;</button>
 <button id="play" title="play / pause (space)">&#9654; play</button>
 <button id="next" title="next frame (right arrow)">&#9654;&#9654;</button>
 <input type="range" id="frame-slider" min="0" max="0" value="0" aria-label="frame">

@@ -442,7 +442,8 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
     x -= draw.textlength(name, font=_font(size)) + 8 * s
     if colour is None:
       r = 6 * s
-      draw.ellipse([x - 2 * r, cy - r, x, cy + r], outline=FILLED, width=max(1, line // 2 + 1))
+      draw.ellipse([x - 2 * r, cy - r, x, cy + r], outline=FILLED,
+                   width=max(1, line // 2 + 1))
       x -= 2 * r + 22 * s
     else:
       draw.line([(x - 26 * s, cy), (x, cy)], fill=colour, width=line + 1)
@@ -460,7 +461,7 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
     # Each panel is drawn on its own layer so that nothing spills over its edges.
     layer = Image.new("RGBA", lay.size, (0, 0, 0, 0))
     ld = ImageDraw.Draw(layer)
-    xy = np.stack([ix0 + keypoints_2d[f, :, 0] * k, iy0 + keypoints_2d[f, :, 1] * k], -1)
+    xy = keypoints_2d[f] * k + [ix0, iy0]
     _draw_skeleton(ld, xy, np.zeros(joints), skeleton, line, fade)
     _paste_clipped(canvas, layer, lay.panels[0])
     for scene, box, poses in zip(scenes, lay.panels[1:], sequences):

@@ -15,7 +15,7 @@ from sasmamba_jax.viz import render
 
 
 def _poses(frames=5, seed=0):
-  """A standing person (H36M, image-aligned, y down) that sways: (F, 17, 3), (F, 17, 2)."""
+  """A swaying person, H36M, image-aligned (y down): (F, 17, 3) and (F, 17, 2) px."""
   rest = np.array([[0, 0, 0], [-.13, 0, 0], [-.14, .44, 0], [-.14, .88, 0],
                    [.13, 0, 0], [.14, .44, 0], [.14, .88, 0], [0, -.23, 0],
                    [0, -.48, 0], [0, -.6, -.05], [0, -.7, 0], [.15, -.46, 0],
@@ -39,7 +39,8 @@ def test_layout_is_readable_on_a_laptop_and_configurable():
   p3, p2 = _poses(2)
   default = viz.render_frames(p3, p2, (640, 480))
   assert default[0].size == (1280, 720)
-  assert viz.render_frames(p3, p2, (640, 480), width=640, height=400)[0].size == (640, 400)
+  small = viz.render_frames(p3, p2, (640, 480), width=640, height=400)
+  assert small[0].size == (640, 400)
   lay = viz.layout(1280)
   assert lay.header[3] <= lay.plots[0][1] and lay.panels[0][2] < lay.panels[1][0]
   with pytest.raises(viz.VizError, match="at least 320 px"):
@@ -135,7 +136,8 @@ def test_bad_input_is_refused_clearly():
 
 def _has_note(picture):
   lay = viz.layout(*picture.size)
-  return _count(picture, render._NOTE, (0, lay.header[3]) + picture.size, tol=25) > 20  # pylint: disable=protected-access
+  note = render._NOTE  # pylint: disable=protected-access
+  return _count(picture, note, (0, lay.header[3]) + picture.size, tol=25) > 20
 
 
 @pytest.mark.parametrize("case", ["one_frame", "all_filled", "one_point", "line"])
