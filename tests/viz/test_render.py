@@ -83,6 +83,11 @@ def test_video_under_the_2d_pose_gif_and_strip(tmp_path):
   gif = viz.save_animation(pictures, tmp_path / "a.gif", fps=10)
   with Image.open(gif) as img:
     assert img.n_frames == 5
+    img.seek(4)  # one palette for all frames still keeps each frame's colours
+    frame = img.convert("RGB")
+    assert _count(frame, render.LEFT, tol=0) > 20 and _count(frame, render.RIGHT,
+                                                             tol=0) > 20
+    assert frame.getpixel((x0 + 2, y0 + 2)) == (160, 160, 160)
   with Image.open(viz.save_strip(pictures, tmp_path / "s.png", count=3)) as img:
     assert img.size == (640, 3 * 360)
   # A few rows only: the same pictures as the whole sequence's.
