@@ -5,12 +5,15 @@
   python -m experiments.lift --input=openpose_json/ --checkpoint=exports/sasmamba \\
       --output=lifted --image_size=1280,720 --render=mp4
   python -m experiments.lift --input=keypoints.npz --layout=coco \\
-      --checkpoint=checkpoint/sasmamba/best_epoch.bin --output=lifted
+      --checkpoint=checkpoint/sasmamba/best_epoch.bin --output=lifted --render=html
   python -m experiments.lift --video=clip.mp4 --boxes=detections.json \\
       --pose2d=vitpose-b.pth --checkpoint=exports/sasmamba --output=lifted
 
 Writes DIR/<track>.npz (3D poses, the 2D used, what was filled), DIR/summary.json
-and, unless --render=none, an animation and a PNG per track.
+and, unless --render=none, pictures per track: --render=gif (default) or mp4, an
+animation and a PNG of four frames; png, only the PNG; html, an interactive viewer
+per track (rotate the 3D pose, play and scrub; opens offline in any browser) and
+DIR/index.html linking them.
 """
 
 import pathlib
@@ -50,9 +53,13 @@ _IMAGE_SIZE = flags.DEFINE_list("image_size", None,
                                 "unless the input file records it).")
 _FPS = flags.DEFINE_float("fps", None, "Frame rate of the input (default: the "
                           "file's, else 25).")
-_RENDER = flags.DEFINE_enum("render", "gif", ["gif", "mp4", "none"],
-                            "Animation per track: GIF (Pillow), MP4 (needs the "
-                            "'viz' extra) or none.")
+_RENDER = flags.DEFINE_enum(
+    "render", "gif", list(inference.RENDERS),
+    "Pictures per track: gif (animation + PNG), mp4 (the same as H.264, needs the "
+    "'viz' extra), png (four frames only), html (interactive 3D viewer + PNG, and "
+    "index.html; open it in a browser, offline) or none.")
+_RENDER_WIDTH = flags.DEFINE_integer("render_width", 1280, "Width of the GIF / MP4 "
+                                     "/ PNG pictures in pixels (>= 320).")
 _SCORE = flags.DEFINE_float("score_threshold", 0.3, "Joints scored below are "
                             "treated as missing and filled over time.")
 _MIN_FRAMES = flags.DEFINE_integer("min_track_frames", 2, "Tracks spanning fewer "
@@ -88,7 +95,7 @@ def main(argv):
   options = inference.LiftOptions(
       image_size=_image_size(), fps=_FPS.value, score_threshold=_SCORE.value,
       min_track_frames=_MIN_FRAMES.value, render=_RENDER.value,
-      mm_per_pixel=_MM.value)
+      render_width=_RENDER_WIDTH.value, mm_per_pixel=_MM.value)
   options.validate()
   frames = None
   if (_INPUT.value is None) == (_VIDEO.value is None):
@@ -125,6 +132,9 @@ def main(argv):
       frame_images=frames, log=print)
   print(f"{len(summary['tracks'])} track(s) lifted into {pathlib.Path(output)} in "
         f"{time.perf_counter() - start:.1f} s")
+  if "index" in summary:
+    print(f"open {(pathlib.Path(output) / summary['index']).resolve().as_uri()} in a "
+          "browser to see them")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ truth = clip["label_3d"] - clip["label_3d"][:, root:root + 1]
 size = clip["camera_resolution"]
 keypoints = datasets.denormalize_pixels(clip["input_2d"][..., :2],
                                         np.broadcast_to(size, (len(poses), 2)))
-frames = viz.render_frames(poses, keypoints, size, panel=192, reference_3d=truth)
+frames = viz.render_frames(poses, keypoints, size, width=1152, reference_3d=truth,
+                           reference_label="ground truth")
 gif = viz.save_animation(frames, WORKDIR / "test_clip.gif", fps=25)
 print(f"action {clip['action'].decode()}: 2D input | prediction | ground truth")
 display(Image(filename=str(gif)))

@@ -54,7 +54,7 @@ import json
 from IPython.display import Image, display
 import numpy as np
 
-from sasmamba_jax import cli, inference, metrics, skeletons, train
+from sasmamba_jax import cli, inference, metrics, skeletons, train, viz
 from sasmamba_jax.datasets import synthetic_motion_dataset_builder as synthetic
 
 # %% [markdown]
@@ -120,11 +120,27 @@ track = summary["tracks"][0]
 print(json.dumps(track, indent=1))
 
 # %% [markdown]
-# The animation shows the 2D input (filled joints faded) and the 3D pose turned
-# 45 degrees:
+# The animation shows the 2D input and the 3D pose (in millimetres, as the camera
+# scale is known) turned 45 degrees over a ground grid; left limbs blue, right
+# orange, filled joints ringed in yellow (frames 30-34 here):
 
 # %%
 display(Image(filename=str(output / track["files"][1])))
+
+# %% [markdown]
+# ## An interactive viewer
+#
+# `--render=html` (`LiftOptions(render="html")`) writes `track_<id>.html` per
+# track and an `index.html` linking them: open them in any browser, offline. Drag
+# the 3D pose to rotate it, scroll to zoom, play or scrub the frames; a URL ending
+# in `#frame=40&azimuth=90` opens at that frame and view. `viz.viewer` builds the
+# same page from arrays, and it shows inline here:
+
+# %%
+lifted = np.load(output / track["files"][0])
+viz.viewer(lifted["poses_3d_mm"], lifted["keypoints_2d"], lifted["image_size"],
+           filled=lifted["filled"], fps=float(lifted["fps"]),
+           frame_numbers=lifted["frames"], units="mm", title=f"track {track['track']}")
 
 # %% [markdown]
 # ## Reading the outputs

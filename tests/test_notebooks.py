@@ -81,7 +81,10 @@ def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   assert _outputs(quickstart, "image/png")  # the loss curve
   assert _outputs(quickstart, "image/gif")  # the test clip
   assert _outputs(quickstart, "text/markdown")  # the per-action table
-  assert _outputs(executed["02_lift_your_keypoints"], "image/gif")
+  lifting = executed["02_lift_your_keypoints"]
+  assert _outputs(lifting, "image/gif")
+  assert any('title="pose viewer"' in "".join(o["data"]["text/html"])  # inline
+             for o in _outputs(lifting, "text/html"))
   assert (work / "lifted" / "summary.json").is_file()
   assert (work / "exports" / "quickstart_smoke_finetuned" / "config.json").is_file()
   # Without the Human3.6M files, their steps say so and are skipped.

@@ -17,6 +17,7 @@ from sasmamba_jax.inference.lifter import LiftResult
 from sasmamba_jax.inference.lifter import Lifter
 from sasmamba_jax.inference.run import LiftError
 from sasmamba_jax.inference.run import LiftOptions
+from sasmamba_jax.inference.run import RENDERS
 from sasmamba_jax.inference.run import lift_detections
 from sasmamba_jax.inference.run import prepare_output
 from sasmamba_jax.inference.tracks import Track
@@ -26,7 +27,7 @@ from sasmamba_jax.inference.tracks import prepare_track
 
 __all__ = [
     "Detections", "FORMATS", "KeypointFileError", "LiftError", "LiftOptions",
-    "LiftResult", "Lifter", "Person", "Track", "detect_format", "fill_missing",
+    "LiftResult", "Lifter", "Person", "RENDERS", "Track", "detect_format", "fill_missing",
     "lift_detections", "link_tracks", "prepare_output", "prepare_track",
     "read_keypoints",
 ]

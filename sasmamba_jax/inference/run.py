@@ -10,7 +10,10 @@
   ``joint_names``;
 * ``summary.json``: input, format, layout, model, settings, units, and per track
   its frames, the share of filled joints and its files; skipped tracks with why;
-* renderings per track when asked: ``<track>.gif`` or ``.mp4`` and ``<track>.png``.
+* renderings per track when asked (``render``): ``gif`` / ``mp4``: ``<track>.gif``
+  or ``.mp4`` and ``<track>.png`` (four frames of it); ``png``: only the PNG;
+  ``html``: ``<track>.html`` (the interactive viewer of ``viz.html``, offline),
+  the PNG, and ``index.html`` linking every track's page.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from sasmamba_jax.inference.lifter import Lifter
 from sasmamba_jax.inference.tracks import link_tracks
 from sasmamba_jax.inference.tracks import prepare_track
 
-RENDERS = ("gif", "mp4", "none")
+RENDERS = ("gif", "mp4", "png", "html", "none")
 UNITS = ("poses_3d: root-relative, image-aligned (x right, y down, z away from the "
          "camera), one unit = half the image width; poses_3d_pixels: the same in "
          "pixels; poses_3d_mm: millimetres (needs the camera scale)")
@@ -55,14 +58,19 @@ class LiftOptions:
   min_track_frames: int = 2                  # shorter tracks are skipped
   iou_threshold: float = 0.3                 # linker (when the file has no ids)
   max_gap: int = 10                          # linker: frames a track may miss
-  render: str = "gif"                        # gif | mp4 | none
+  render: str = "gif"                        # gif | mp4 | png | html | none
   render_max_frames: int = 600               # longer tracks: the first N frames
-  panel: int = 256                           # rendering height in pixels
+  render_width: int = 1280                   # pictures' width in pixels
   mm_per_pixel: float | None = None          # camera scale: distance / focal
 
   def validate(self) -> None:
     if self.render not in RENDERS:
       raise LiftError(f"render = {self.render!r}: one of {', '.join(RENDERS)}")
+    if self.render_width < viz.render.MIN_WIDTH:
+      raise LiftError(f"render_width = {self.render_width}: at least "
+                      f"{viz.render.MIN_WIDTH} px")
+    if self.render_max_frames < 1:
+      raise LiftError(f"render_max_frames = {self.render_max_frames}: must be >= 1")
     if not 0 <= self.score_threshold <= 1:
       raise LiftError(f"score_threshold = {self.score_threshold}: must be in [0, 1]")
     if self.min_track_frames < 1:
@@ -132,6 +140,7 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
                     "pass --image_size=W,H (the size of the frames the keypoints "
                     "were detected on)")
   fps = options.fps or det.fps or 25.0
+  pages = []
   tracks = link_tracks(det, iou_threshold=options.iou_threshold,
                        max_gap=options.max_gap)
   summary: dict[str, Any] = {
@@ -172,8 +181,17 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
     files = [f"{name}.npz"]
     _atomic_write(output / files[0], lambda f: np.savez(f, **arrays))
     if options.render != "none":
-      files += render_track(prepared, result.poses_3d, size, fps, output / name,
-                            options, frame_images)
+      poses, units = result.poses_3d, "model units"
+      if result.poses_3d_mm is not None:
+        poses, units = result.poses_3d_mm, "mm"
+      rendered, still = render_track(prepared, poses, size, fps, output / name,
+                                     options, frame_images, units=units)
+      files += rendered
+      if options.render == "html":
+        pages.append({"file": rendered[0], "name": f"track {track.track_id}",
+                      "thumbnail": still,
+                      "info": f"frames {prepared.frames[0]}-{prepared.frames[-1]}, "
+                              f"{100 * prepared.filled.mean():.1f}% joints filled"})
     entry = {"track": track.track_id, "first_frame": int(prepared.frames[0]),
              "last_frame": int(prepared.frames[-1]),
              "num_frames": int(len(prepared.frames)),
@@ -187,6 +205,9 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
                     + "; ".join(f"track {s['track']}: {s['reason']}"
                                 for s in summary["skipped"])
                     + " (lower --min_track_frames or --score_threshold)")
+  if pages:
+    summary["index"] = viz.save_index(
+        output, pages, title=f"lifted: {input_name or det.format}").name
   _atomic_write(output / "summary.json",
                 lambda f: f.write(json.dumps(summary, indent=2) + "\n"), "w")
   return summary
@@ -194,19 +215,37 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
 
 def render_track(track: Any, poses_3d: np.ndarray, size: tuple[int, int], fps: float,
                  stem: pathlib.Path, options: LiftOptions,
-                 frame_images: Callable[[int], np.ndarray | None] | None = None
-                 ) -> list[str]:
-  """Writes ``stem.gif|mp4`` (animation) and ``stem.png`` (a few frames)."""
+                 frame_images: Callable[[int], np.ndarray | None] | None = None, *,
+                 units: str = "model units") -> tuple[list[str], Any]:
+  """Writes the renderings of one track (``options.render``, module docstring).
+
+  Returns:
+    (the file names written, one picture of the track for an index page).
+  """
   count = min(len(poses_3d), options.render_max_frames)
   images = None
   if frame_images is not None:
     images = lambda i: frame_images(int(track.frames[i]))
-  with tqdm.tqdm(total=count, desc=f"render {stem.name}", unit="frame",
-                 disable=count < 100, leave=False) as bar:
+  common = dict(images=images, filled=track.filled[:count], fps=fps, units=units,
+                frame_numbers=track.frames[:count], title=stem.name)
+  files = []
+  if options.render == "html":
+    page = viz.viewer(poses_3d[:count], track.keypoints[:count], size,
+                      image_width=min(384, options.render_width // 2),
+                      source=f"{stem.name}: {count} of {len(poses_3d)} frames",
+                      **common)
+    files.append(page.save(stem.with_suffix(".html")).name)
+  animate = options.render in ("gif", "mp4")
+  rows = None if animate else np.unique(np.linspace(0, count - 1, min(4, count))
+                                        .round().astype(int))
+  with tqdm.tqdm(total=count if animate else len(rows), desc=f"render {stem.name}",
+                 unit="frame", disable=count < 100, leave=False) as bar:
     pictures = viz.render_frames(poses_3d[:count], track.keypoints[:count], size,
-                                 panel=options.panel, images=images,
-                                 filled=track.filled[:count], progress=bar.update)
-  anim = stem.with_suffix("." + options.render)
-  viz.save_animation(pictures, anim, fps)
-  png = viz.save_strip(pictures, stem.with_suffix(".png"))
-  return [anim.name, png.name]
+                                 width=options.render_width, progress=bar.update,
+                                 rows=rows, **common)
+  if animate:
+    anim = stem.with_suffix("." + options.render)
+    viz.save_animation(pictures, anim, fps)
+    files.append(anim.name)
+  files.append(viz.save_strip(pictures, stem.with_suffix(".png")).name)
+  return files, pictures[len(pictures) // 2]
