@@ -64,7 +64,7 @@ class Plan:
 
 def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
          param_sharding: str | None = None, budget_bytes: int | None = None,
-         max_batch: int = 1 << 16,
+         max_batch: int = 1 << 16, first_guess: int | None = None,
          log: Callable[[str], None] | None = None) -> Plan:
   """Compiles ``config``'s train step for ``target`` and finds the largest batch.
 
@@ -75,6 +75,8 @@ def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
     budget_bytes: memory per device (default: the target's, 80 GB on an H100,
       16 GB on a v5e chip).
     max_batch: stop searching above this global batch.
+    first_guess: where to compile second (default: twice the config's batch, or
+      half when it does not fit), e.g. n times one device's answer for n devices.
     log: called with a line per compile.
   """
   target = targets_lib.get(target) if isinstance(target, str) else target
@@ -103,7 +105,11 @@ def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
   # next multiple of n does not.)
   round_n = lambda b: max(n, min(max_batch // n * n, int(b) // n * n))
   b0 = config.batch_size
-  at(b0 * 2 if peak(b0) <= budget else max(n, b0 // 2 // n * n) if b0 > n else 2 * n)
+  if first_guess and round_n(first_guess) != b0:
+    at(round_n(first_guess))
+  else:
+    at(b0 * 2 if peak(b0) <= budget else max(n, b0 // 2 // n * n) if b0 > n
+       else 2 * n)
   while True:
     fitting = [b for b in reports if peak(b) <= budget]
     lo = max(fitting, default=0)

@@ -64,6 +64,7 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
     log: progress lines.
   """
   rows = []
+  single: dict[str, int] = {}   # platform -> one device's largest batch
   for name in devices:
     target = targets_lib.get(name)
     modes = shardings or ((config.mesh.param_sharding,) if target.num_devices == 1
@@ -76,8 +77,12 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
       start = time.perf_counter()
       c = config.copy_and_resolve_references()
       c.batch_size = batch
+      # n devices hold about n times one device's batch: start the search there.
+      hint = n * single[target.platform] if target.platform in single else None
       p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
-                      max_batch=max_batch, log=log)
+                      max_batch=max_batch, first_guess=hint, log=log)
+      if n == 1:
+        single.setdefault(target.platform, p.largest_batch)
       r = p.at_config
       rows.append({
           "config": spec, "model": r.model, "device": name,
