@@ -11,7 +11,7 @@ every frame of the clip gets the same warp:
 
 * random scale: ``s * clip(1 + 0.35 N(0, 1), 0.65, 1.35)``;
 * random rotation with probability 0.6: ``clip(45 N(0, 1), -45, 45)`` degrees;
-* horizontal flip with probability 0.5 (PoseTrack left / right pairs);
+* horizontal flip with probability 0.5 (the skeleton's left / right pairs);
 * half-body with probability 0.3 when more than 8 joints are visible: the box of
   the upper or the lower body's visible joints, grown 1.5 times.
 
@@ -20,8 +20,8 @@ The crop is sampled with Pillow's bilinear affine transform by default
 to within one grey level inside the image) or with ``imaging.crop_image``
 (``sampler="numpy"``).
 
-Other joint layouts (Sub-JHMDB's 15 joints) pass their ``flip_pairs`` and
-``upper_body`` joints.
+The joint layout (flip pairs, upper body) is a ``skeletons.Skeleton``: PoseTrack's
+by default, Sub-JHMDB's 15 joints or COCO's for those datasets.
 
 Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised ((1, h, w, 3)
 with ``centre_only``: per-frame models read the labelled frame alone), ``heatmaps``
@@ -40,12 +40,7 @@ import grain
 import numpy as np
 
 from sasmamba_jax import imaging
-
-#: PoseTrack left / right keypoint pairs (ears, shoulders, ..., ankles).
-FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-FLIP_PERMUTATION = imaging.pairs_to_permutation(FLIP_PAIRS, 17)
-UPPER_BODY = tuple(range(11))  # nose .. wrists
-LOWER_BODY = tuple(range(11, 17))
+from sasmamba_jax import skeletons
 
 #: Features kept by default (fixed shapes: they batch).
 DEFAULT_KEEP = ("image_id", "bbox", "box_score", "keypoints", "head_box", "track_id",
@@ -82,8 +77,7 @@ def decode_frames(element: Mapping[str, Any], image_root: str | None = None, *,
 
 
 def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator,
-               upper_body: Sequence[int] = UPPER_BODY
-               ) -> tuple[np.ndarray, np.ndarray] | None:
+               upper_body: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
   visible = keypoints[:, 2] > 0
   upper = [j for j in range(len(keypoints)) if visible[j] and j in upper_body]
   lower = [j for j in range(len(keypoints)) if visible[j] and j not in upper_body]
@@ -114,14 +108,13 @@ class _TopDownClip:
                rotation_factor: float = 45.0, rotation_prob: float = 0.6,
                flip_prob: float = 0.5, half_body_prob: float = 0.3,
                half_body_min_joints: int = 8, sampler: str = "pillow",
-               flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-               upper_body: Sequence[int] = UPPER_BODY, centre_only: bool = False):
+               skeleton: skeletons.Skeleton = skeletons.POSETRACK,
+               centre_only: bool = False):
     self.centre_only = centre_only
     if sampler not in ("pillow", "numpy"):
       raise ValueError(f"sampler must be 'pillow' or 'numpy', got {sampler!r}")
     self.sampler = sampler
-    self.upper_body = tuple(upper_body)
-    self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
+    self.skeleton = skeleton
     self.image_size = (int(image_size[0]), int(image_size[1]))
     self.heatmap_size = (tuple(int(s) for s in heatmap_size) if heatmap_size
                          else (self.image_size[0] // 4, self.image_size[1] // 4))
@@ -145,7 +138,7 @@ class _TopDownClip:
     if rng is not None:
       if (np.sum(keypoints[:, 2] > 0) > self.half_body_min_joints
           and rng.random() < self.half_body_prob):
-        half = _half_body(keypoints, aspect, rng, self.upper_body)
+        half = _half_body(keypoints, aspect, rng, self.skeleton.upper_body)
         if half is not None:
           centre, scale = half
       sf, rf = self.scale_factor, self.rotation_factor
@@ -155,9 +148,8 @@ class _TopDownClip:
       if rng.random() < self.flip_prob:
         flipped = True
         frames = frames[:, :, ::-1]
-        keypoints = imaging.flip_keypoints(
-            keypoints, width,
-            imaging.pairs_to_permutation(self.flip_pairs, len(keypoints)))
+        keypoints = imaging.flip_keypoints(keypoints, width,
+                                           self.skeleton.flip_permutation)
         keypoints[keypoints[:, 2] <= 0] = 0
         centre = centre.copy()
         centre[0] = width - 1 - centre[0]

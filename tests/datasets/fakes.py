@@ -11,6 +11,8 @@ import pickle
 
 import numpy as np
 
+from sasmamba_jax import skeletons
+
 H36M_CAMERAS = ("54138969", "55011271", "58860488", "60457274")
 
 
@@ -108,10 +110,7 @@ def fake_mpi(seed: int = 0) -> tuple[dict, dict]:
   return train, test
 
 
-POSETRACK_KEYPOINTS = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+POSETRACK_KEYPOINTS = skeletons.POSETRACK.joint_names
 
 
 def _jpeg(path: pathlib.Path, seed: int, size=(32, 24)) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from sasmamba_jax import datasets
 from sasmamba_jax import imaging
+from sasmamba_jax import skeletons
 from sasmamba_jax.datasets import video_transforms as vt
 
 SIZE = (48, 64)
@@ -68,10 +69,10 @@ def test_flip_mirrors_crops_and_swaps_joints(tiny):
   assert out["flipped"]
   np.testing.assert_allclose(out["images"], plain["images"][:, :, ::-1], atol=1e-4)
   np.testing.assert_allclose(
-      out["heatmaps"], imaging.flip_heatmaps(plain["heatmaps"], vt.FLIP_PERMUTATION),
+      out["heatmaps"], imaging.flip_heatmaps(plain["heatmaps"], skeletons.POSETRACK.flip_permutation),
       atol=1e-5)
   np.testing.assert_array_equal(out["target_weight"],
-                                plain["target_weight"][vt.FLIP_PERMUTATION])
+                                plain["target_weight"][skeletons.POSETRACK.flip_permutation])
 
 
 def test_train_pipeline_is_deterministic_and_augments(tiny):

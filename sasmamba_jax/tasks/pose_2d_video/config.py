@@ -7,6 +7,7 @@ import ml_collections
 from sasmamba_jax import models
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
 
+#: the evaluation protocols, named after their datasets' ``skeletons`` layouts
 PROTOCOLS = ("posetrack", "sub_jhmdb")
 MODEL_KEYPOINTS = ("dataset", "coco")
 #: the parameters a video model never trains (``optimizer.freeze``): its ViTPose
@@ -34,7 +35,7 @@ def default_config() -> ml_collections.ConfigDict:
   # The model's keypoint order: "dataset" (the protocol's own, as every model we
   # train), or "coco" for an official COCO ViTPose evaluated as the per-frame
   # baseline on PoseTrack: COCO's flip pairs, then its eyes turned into PoseTrack's
-  # head_bottom / head_top (task.coco_to_posetrack). Evaluation only.
+  # head_bottom / head_top (skeletons.coco_to_posetrack). Evaluation only.
   c.model_keypoints = "dataset"
   # The ViTPose a video model takes its features from (frozen), or that a ViTPose
   # model (the per-frame baseline) starts from.

@@ -39,41 +39,13 @@ from sasmamba_jax import skeletons
 from sasmamba_jax import topdown
 from sasmamba_jax.checkpoints import pretrained
 from sasmamba_jax.datasets import video_transforms
-from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder as sub_jhmdb
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import config as task_config
 from sasmamba_jax.tasks.pose_2d_video import losses
 
-#: per protocol: joints, left/right pairs, upper-body joints (half-body augmentation)
-_LAYOUTS = {
-    "posetrack": (17, video_transforms.FLIP_PAIRS, video_transforms.UPPER_BODY),
-    "sub_jhmdb": (15, sub_jhmdb.FLIP_PAIRS, sub_jhmdb.UPPER_BODY),
-}
 #: the transformed features a training / evaluation batch carries
 _TARGETS = ("heatmaps", "target_weight", "center", "scale")
-
-
-def coco_to_posetrack(keypoints: jax.Array) -> jax.Array:
-  """(..., 17, 3) COCO keypoints (x, y, score) -> PoseTrack's 17 slots.
-
-  The slots agree except 1 and 2: COCO's left / right eye, PoseTrack's head_bottom
-  (upper neck) and head_top. A COCO model has neither, so they are estimated (our
-  choice; REFERENCE section 11 leaves it open): head_bottom 40 % of the way from
-  the nose to the shoulders' midpoint (about the chin), head_top as far above the
-  eyes' midpoint as head_bottom is below it (the eyes sit half way up the head);
-  each scored by the mean score of the points it comes from. The other slots are
-  the model's own, so only the Head group's AP rests on this estimate.
-  """
-  k = jnp.asarray(keypoints)
-  nose, eyes, shoulders = k[..., 0, :], k[..., 1:3, :], k[..., 5:7, :]
-  neck = jnp.mean(shoulders, axis=-2)
-  bottom = nose + 0.4 * (neck - nose)
-  bottom = bottom.at[..., 2].set((nose[..., 2] + 2 * neck[..., 2]) / 3)
-  eye_mid = jnp.mean(eyes, axis=-2)
-  top = 2 * eye_mid - bottom
-  top = top.at[..., 2].set((2 * eye_mid[..., 2] + bottom[..., 2]) / 3)
-  return k.at[..., 1, :].set(bottom).at[..., 2, :].set(top)
 
 
 def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, int],
@@ -122,12 +94,13 @@ class Pose2DVideoTask:
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
-    self.num_joints, self.flip_pairs, self.upper_body = _LAYOUTS[config.protocol]
+    # The protocols are named after their datasets' joint layouts.
+    self.skeleton = skeletons.get(config.protocol)
+    self.num_joints = self.skeleton.num_joints
     # The flip test mirrors the model's own channels: a COCO model's eyes are a
     # left / right pair, PoseTrack's head points are not.
-    self.flip_permutation = (
-        skeletons.COCO.flip_permutation if config.model_keypoints == "coco"
-        else imaging.pairs_to_permutation(self.flip_pairs, self.num_joints))
+    self.flip_permutation = (skeletons.COCO if config.model_keypoints == "coco"
+                             else self.skeleton).flip_permutation
     self.primary_metric = "Total" if config.protocol == "posetrack" else "Mean"
     width, height = config.input_size
     self.image_size = (int(height), int(width))     # (H, W) for the models
@@ -219,7 +192,7 @@ class Pose2DVideoTask:
                   heatmap_size=self._heatmap_size[::-1], sigma=c.sigma,
                   padding=c.padding,
                   image_root=image_root, sampler=c.sampler,
-                  flip_pairs=self.flip_pairs, upper_body=self.upper_body,
+                  skeleton=self.skeleton,
                   centre_only=centre_only)
     if not train:
       return video_transforms.TopDownClip(**kwargs)
@@ -336,7 +309,7 @@ class Pose2DVideoTask:
         dark_kernel=self.config.dark_kernel or None)
     out = jnp.concatenate([keypoints, scores[..., None]], axis=-1)
     if self.config.model_keypoints == "coco":
-      out = coco_to_posetrack(out)
+      out = skeletons.coco_to_posetrack(out)
     return out
 
   def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:

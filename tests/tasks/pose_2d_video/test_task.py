@@ -14,13 +14,13 @@ from flax import nnx
 from sasmamba_jax import datasets
 from sasmamba_jax import evaluation
 from sasmamba_jax import models
+from sasmamba_jax import skeletons
 from sasmamba_jax import tasks
 from sasmamba_jax.checkpoints import pretrained
 from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import losses
-from sasmamba_jax.tasks.pose_2d_video import task as task_lib
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
@@ -131,21 +131,6 @@ def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
   assert result["Total"] == pytest.approx(100.0), result
 
 
-def test_coco_to_posetrack_estimates_the_head_points_only():
-  coco = np.zeros((2, 17, 3))
-  coco[..., 2] = 0.9
-  coco[:, 0, :2] = (50, 40)                                # nose
-  coco[:, 1, :2], coco[:, 2, :2] = (48, 35), (52, 35)      # eyes: midpoint (50, 35)
-  coco[:, 5, :2], coco[:, 6, :2] = (40, 60), (60, 60)      # shoulders: (50, 60)
-  coco[:, 7:, :2] = np.arange(20).reshape(10, 2)
-  out = np.asarray(task_lib.coco_to_posetrack(coco))
-  np.testing.assert_allclose(out[:, 1, :2], [[50, 48]] * 2)   # 40 % nose -> neck
-  np.testing.assert_allclose(out[:, 2, :2], [[50, 22]] * 2)   # 2 x eyes - bottom
-  np.testing.assert_allclose(out[:, 1:3, 2], 0.9, rtol=1e-6)
-  keep = [0, *range(3, 17)]
-  np.testing.assert_allclose(out[:, keep], coco[:, keep], rtol=1e-6)
-
-
 def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
   """task.model_keypoints = 'coco': COCO flip pairs, eyes -> head points, eval only."""
   preds, tasks_ = {}, {}
@@ -165,7 +150,7 @@ def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
   assert tuple(coco_task.flip_permutation[:3]) == (0, 2, 1)   # the eyes swap
   assert tuple(tasks_["dataset"].flip_permutation[:3]) == (0, 1, 2)
   np.testing.assert_allclose(preds["coco"],
-                             np.asarray(task_lib.coco_to_posetrack(preds["dataset"])),
+                             np.asarray(skeletons.coco_to_posetrack(preds["dataset"])),
                              rtol=1e-5, atol=1e-4)
   with pytest.raises(ValueError, match="training needs the dataset's keypoints"):
     coco_task.loss(None, {})
