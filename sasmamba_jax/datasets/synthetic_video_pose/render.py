@@ -34,7 +34,7 @@ import numpy as np
 from sasmamba_jax import skeletons
 from sasmamba_jax.datasets.synthetic_motion import motion
 
-# PoseTrack slots (posetrack_common.KEYPOINTS).
+# PoseTrack slots (skeletons.POSETRACK).
 NOSE, HEAD_BOTTOM, HEAD_TOP = 0, 1, 2
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
 L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 11, 12, 13, 14, 15, 16
