@@ -34,8 +34,8 @@ def vitpose_kwargs(c, smoke: bool) -> None:
   """The quickstart's crops (shared with configs/synthetic_glsmamba.py)."""
   # (width, height): 8 x 6 tokens (smoke: 4 x 3, the test size of vitpose_tiny).
   c.task.input_size = (48, 64) if smoke else (96, 128)
-  c.task.sigma = 1.0                # targets as sharp as 16 x 12 heatmaps allow
-  c.task.dark_kernel = 3            # the DARK blur must fit 16 x 12 heatmaps
+  c.task.codec.sigma = 1.0          # targets as sharp as 16 x 12 heatmaps allow
+  c.task.codec.dark_kernel = 3      # the DARK blur must fit 16 x 12 heatmaps
   c.task.backbone.name = "vitpose_tiny"
 
 

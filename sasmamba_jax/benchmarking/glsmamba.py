@@ -214,7 +214,8 @@ def pipeline_config(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   """A validated ``pose_2d_video`` run config: ``model`` on a new ``backbone``.
 
   The family defaults (``configs/*_glsmamba.py``: frozen backbone, AdamW, flip
-  test, DARK), crops ``height`` x ``width``; ``task_overrides`` set ``task`` keys.
+  test, DARK), crops ``height`` x ``width``; ``task_overrides`` set ``task`` keys
+  (dotted for sub-sections: ``**{"codec.dark_kernel": 3}``).
   """
   c = config_lib.base_config("pose_2d_video")
   c.model.name = model
@@ -222,8 +223,7 @@ def pipeline_config(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   c.task.backbone.name = backbone
   c.task.backbone.checkpoint = ""     # a random ViTPose: speed needs no weights
   c.task.input_size = (width, height)
-  for key, value in task_overrides.items():
-    c.task[key] = value
+  c.task.update_from_flattened_dict(task_overrides)
   c.batch_size = c.eval_batch_size = batch
   return config_lib.validate(c)
 
@@ -322,7 +322,7 @@ def run_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
                    "repeats": repeats, "freeze": list(cfg.optimizer.freeze),
                    "optimizer": "AdamW, learning rate {}, weight decay {}".format(
                        cfg.optimizer.learning_rate, cfg.optimizer.weight_decay),
-                   "dark_kernel": cfg.task.dark_kernel,
+                   "dark_kernel": cfg.task.codec.dark_kernel,
                    "task_overrides": {k: str(v) for k, v in task_overrides.items()}},
       "note": ("train: the trainer's jitted step (task loss, gradients of the head "
                "only, AdamW) after an AOT compile and one warm-up call, median of "

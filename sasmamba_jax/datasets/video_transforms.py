@@ -3,10 +3,10 @@
 One example (a person box in a labelled frame and its T frames, see
 ``posetrack.posetrack_common``) becomes a model input: the T JPEGs are decoded with
 Pillow (in the grain worker processes when the pipeline has workers), the same UDP
-affine crop of the person box (REFERENCE section 8, ``imaging``) is applied to all T
-frames, and UDP Gaussian heatmap targets (sigma 2) with per-joint weights are drawn
-for the labelled (centre) frame. Training adds the video-pose literature's
-augmentations (DCPose / FAMI-Pose / HRNet style), drawn once per example so that
+affine crop of the person box (``imaging``) is applied to all T frames, and the
+labelled (centre) frame's heatmap targets with per-joint weights are drawn by the
+``codecs.HeatmapCodec`` (UDP Gaussians of sigma 2 for ViTPose). Training adds the
+video-pose literature's augmentations (DCPose / FAMI-Pose / HRNet style), drawn once per example so that
 every frame of the clip gets the same warp:
 
 * random scale: ``s * clip(1 + 0.35 N(0, 1), 0.65, 1.35)``;
@@ -25,7 +25,7 @@ by default, Sub-JHMDB's 15 joints or COCO's for those datasets.
 
 Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised ((1, h, w, 3)
 with ``centre_only``: per-frame models read the labelled frame alone), ``heatmaps``
-(h / 4, w / 4, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
+(the codec's heatmap size, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
 (2,) float32 (the crop, for mapping predictions back), ``rotation`` float32 and
 ``flipped`` bool, plus the features named in ``keep``.
 """
@@ -41,6 +41,7 @@ import numpy as np
 
 from sasmamba_jax import imaging
 from sasmamba_jax import skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 
 #: Features kept by default (fixed shapes: they batch).
 DEFAULT_KEEP = ("image_id", "bbox", "box_score", "keypoints", "head_box", "track_id",
@@ -101,8 +102,7 @@ def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator,
 class _TopDownClip:
   """Shared body of ``TopDownClip`` (eval) and ``RandomTopDownClip`` (train)."""
 
-  def __init__(self, image_size: Sequence[int] = (192, 256),
-               heatmap_size: Sequence[int] | None = None, *, sigma: float = 2.0,
+  def __init__(self, codec: HeatmapCodec = HeatmapCodec(), *,
                padding: float = 1.25, image_root: str | None = None,
                keep: Sequence[str] = DEFAULT_KEEP, scale_factor: float = 0.35,
                rotation_factor: float = 45.0, rotation_prob: float = 0.6,
@@ -115,10 +115,9 @@ class _TopDownClip:
       raise ValueError(f"sampler must be 'pillow' or 'numpy', got {sampler!r}")
     self.sampler = sampler
     self.skeleton = skeleton
-    self.image_size = (int(image_size[0]), int(image_size[1]))
-    self.heatmap_size = (tuple(int(s) for s in heatmap_size) if heatmap_size
-                         else (self.image_size[0] // 4, self.image_size[1] // 4))
-    self.sigma, self.padding, self.image_root = sigma, padding, image_root
+    self.codec = codec
+    self.image_size = codec.input_size
+    self.padding, self.image_root = padding, image_root
     self.keep = tuple(keep)
     self.scale_factor, self.rotation_factor = scale_factor, rotation_factor
     self.rotation_prob, self.flip_prob = rotation_prob, flip_prob
@@ -158,9 +157,7 @@ class _TopDownClip:
              else imaging.crop_image(frames, matrix, self.image_size))  # (T, h, w, 3)
     joints = imaging.affine_points(keypoints[:, :2].astype(np.float64),
                                    matrix.astype(np.float64))
-    heatmaps, weight = imaging.udp_heatmap_targets(
-        joints, np.minimum(keypoints[:, 2], 1.0), self.image_size, self.heatmap_size,
-        self.sigma)
+    heatmaps, weight = self.codec.encode(joints, np.minimum(keypoints[:, 2], 1.0))
     # "mask" is the eval pipeline's padding flag: it always passes through.
     out = {k: element[k] for k in self.keep + ("mask",) if k in element}
     if "box_score" in out:
@@ -215,9 +212,3 @@ class RandomTopDownClip(_TopDownClip, grain.transforms.RandomMap):
   def random_map(self, element: dict[str, Any],
                  rng: np.random.Generator) -> dict[str, Any]:
     return self.transform(element, rng)
-
-
-def crop_to_image(heatmap_points: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                  heatmap_size: Sequence[int]) -> np.ndarray:
-  """Heatmap pixels (..., K, 2) of an eval crop back to the original image's pixels."""
-  return imaging.crop_to_image(heatmap_points, center, scale, 0.0, heatmap_size)

@@ -7,7 +7,7 @@ config section, and the model and dataset a fresh ``base_config(task)`` starts f
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import ml_collections
 
@@ -35,6 +35,8 @@ class TaskSpec:
   validate_run: Callable[[ml_collections.ConfigDict], list[str]] | None = None
   #: changes to the trainer's defaults that the family needs (e.g. a frozen part)
   base_overrides: Callable[[ml_collections.ConfigDict], None] | None = None
+  #: a saved run's ``task`` section (dict) in today's layout (moved keys), or None
+  upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 _SPECS = [
@@ -47,7 +49,8 @@ _SPECS = [
              default_dataset="posetrack18/delta2",
              description="clips of person crops -> heatmaps of the centre frame",
              validate_run=pose_2d_video_config.validate_run,
-             base_overrides=pose_2d_video_config.base_overrides),
+             base_overrides=pose_2d_video_config.base_overrides,
+             upgrade=pose_2d_video_config.upgrade),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)

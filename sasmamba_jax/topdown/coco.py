@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from sasmamba_jax import imaging, skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.evaluation import coco as coco_eval
 from sasmamba_jax.topdown import pipeline
 
@@ -154,7 +155,7 @@ def evaluate_coco(model: Any, annotation_file: Any, image_dir: str | os.PathLike
           raise ValueError(f"{path} is {image.shape[1]} x {image.shape[0]}, the "
                            f"annotations say {info['width']} x {info['height']}")
       results = pipeline.estimate_2d(model, images, [t[2] for t in step],
-                                     input_size=input_size, flip=flip,
+                                     codec=HeatmapCodec(tuple(input_size)), flip=flip,
                                      skeleton=skeletons.COCO, batch_size=batch_size)
       for (image_id, _, b, s), (keypoints, scores) in zip(step, results):
         _, scale = imaging.box_to_center_scale(b, input_size[0] / input_size[1])

@@ -189,15 +189,19 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def with_new_keys(saved: dict[str, Any]) -> dict[str, Any]:
-  """A saved config (dict) with the keys added to the library since, at defaults.
+  """A saved config (dict) in today's layout, with the keys added since at defaults.
 
   A run saved by an older version lacks the keys added later; their defaults keep
   the behaviour it was trained with, so the run still evaluates, exports and
-  resumes. Keys it has are kept as they are (``validate`` still checks them).
+  resumes. Keys a task family moved (``TaskSpec.upgrade``) move with their values;
+  keys it has are kept as they are (``validate`` still checks them).
   """
   task = saved.get("task", {}).get("name") if isinstance(saved, dict) else None
   if task not in tasks.TASK_NAMES:
     return saved   # validate says what is wrong with it
+  upgrade = tasks.get(task).upgrade
+  if upgrade is not None:   # keys the family moved since: values kept
+    saved = dict(saved, task=upgrade(saved["task"]))
 
   def fill(have: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     out = dict(have)

@@ -169,5 +169,14 @@ def test_a_run_saved_before_a_key_existed_still_loads_and_resumes(tmp_path):
   assert loaded.task.model_keypoints == "dataset"
   config_lib.validate(loaded)
   assert config_lib.resume_changes(saved, cfg) == ([], [])
-  saved["task"]["sigma"] = 3.0                  # a real change is still reported
-  assert config_lib.resume_changes(saved, cfg)[1] == ["task.sigma: 3.0 -> 2.0"]
+  saved["task"]["codec"]["sigma"] = 3.0         # a real change is still reported
+  assert config_lib.resume_changes(saved, cfg)[1] == ["task.codec.sigma: 3.0 -> 2.0"]
+  # Keys that moved since keep their values: task.sigma / dark_kernel -> task.codec.
+  old = json.loads(cfg.to_json_best_effort())
+  del old["task"]["codec"]
+  old["task"].update(sigma=1.0, dark_kernel=3)
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  loaded = config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))
+  assert (loaded.task.codec.sigma, loaded.task.codec.dark_kernel,
+          loaded.task.codec.udp) == (1.0, 3, True)
+  assert "sigma" not in loaded.task

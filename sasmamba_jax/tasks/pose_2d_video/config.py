@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 
 from sasmamba_jax import models
+from sasmamba_jax.codecs import heatmap
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
 
 #: the evaluation protocols, named after their datasets' ``skeletons`` layouts
@@ -20,7 +23,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.name = "pose_2d_video"
   c.protocol = "posetrack"        # evaluation: posetrack (mAP) | sub_jhmdb (PCK@0.2)
   c.input_size = (192, 256)       # crop (width, height), as mmpose
-  c.sigma = 2.0                   # UDP Gaussian targets
+  c.codec = heatmap.default_config()   # targets and decoding: sigma, DARK, UDP
   c.padding = 1.25                # box -> crop enlargement
   c.use_target_weight = True      # joints without a label add no loss
   c.augment = True                # scale / rotation / flip / half-body (training)
@@ -31,7 +34,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.half_body_prob = 0.3
   c.sampler = "pillow"            # crop sampler: pillow (fast) | numpy
   c.flip_test = True              # average with the mirrored clip's heatmaps
-  c.dark_kernel = 11              # DARK refinement blur (odd; 0 = plain argmax)
   # The model's keypoint order: "dataset" (the protocol's own, as every model we
   # train), or "coco" for an official COCO ViTPose evaluated as the per-frame
   # baseline on PoseTrack: COCO's flip pairs, then its eyes turned into PoseTrack's
@@ -65,16 +67,13 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
   check("input_size", len(cfg.input_size) == 2 and min(cfg.input_size) >= 16
         and all(s % 16 == 0 for s in cfg.input_size),
         "must be (width, height), multiples of the 16-pixel patch")
-  check("sigma", cfg.sigma > 0, "must be > 0")
+  errors += heatmap.validate(cfg.codec)
   check("padding", cfg.padding >= 1, "must be >= 1")
   for key in ("rotation_prob", "flip_prob", "half_body_prob"):
     check(key, 0 <= cfg[key] <= 1, "must be a probability in [0, 1]")
   check("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)")
   check("rotation_factor", 0 <= cfg.rotation_factor <= 180, "must be in [0, 180]")
   check("sampler", cfg.sampler in ("pillow", "numpy"), "must be pillow or numpy")
-  check("dark_kernel", cfg.dark_kernel == 0 or (cfg.dark_kernel > 0
-                                                and cfg.dark_kernel % 2 == 1),
-        "must be 0 (off) or an odd kernel size")
   check("model_keypoints", cfg.model_keypoints in MODEL_KEYPOINTS,
         f"must be one of {MODEL_KEYPOINTS}")
   check("model_keypoints", cfg.model_keypoints == "dataset"
@@ -86,6 +85,20 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
   check("backbone.dtype", cfg.backbone.dtype in COMPUTE_DTYPES,
         f"must be one of {COMPUTE_DTYPES}")
   return errors
+
+
+def upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+  """A saved run's ``task`` section in today's layout: ``task.sigma`` and
+  ``task.dark_kernel`` of runs saved before the heatmap codec moved into
+  ``task.codec`` (values kept)."""
+  task = dict(saved)
+  codec = dict(task.get("codec") or {})
+  for key in ("sigma", "dark_kernel"):
+    if key in task:
+      codec.setdefault(key, task.pop(key))
+  if codec:
+    task["codec"] = codec
+  return task
 
 
 def base_overrides(c: ml_collections.ConfigDict) -> None:

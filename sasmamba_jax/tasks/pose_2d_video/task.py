@@ -33,11 +33,10 @@ import numpy as np
 
 from sasmamba_jax import checkpoints
 from sasmamba_jax import evaluation
-from sasmamba_jax import imaging
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
-from sasmamba_jax import topdown
 from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
@@ -185,12 +184,7 @@ class Pose2DVideoTask:
     c = self.config
     info = getattr(source, "dataset_info", None)
     image_root = info.metadata.get("image_root") if info is not None else None
-    if self._heatmap_size is None:
-      raise RuntimeError("build_model or check_model must see the model before the "
-                         "data pipeline is made (its heatmap size)")
-    kwargs = dict(image_size=tuple(c.input_size),
-                  heatmap_size=self._heatmap_size[::-1], sigma=c.sigma,
-                  padding=c.padding,
+    kwargs = dict(codec=self._codec(), padding=c.padding,
                   image_root=image_root, sampler=c.sampler,
                   skeleton=self.skeleton,
                   centre_only=centre_only)
@@ -200,6 +194,14 @@ class Pose2DVideoTask:
         scale_factor=c.scale_factor, rotation_factor=c.rotation_factor,
         rotation_prob=c.rotation_prob, flip_prob=c.flip_prob,
         half_body_prob=c.half_body_prob, **kwargs)
+
+  def _codec(self) -> HeatmapCodec:
+    """The heatmap codec of ``task.codec`` for the model's heatmaps."""
+    if self._heatmap_size is None:
+      raise RuntimeError("build_model or check_model must see the model before the "
+                         "data pipeline is made (its heatmap size)")
+    return HeatmapCodec.from_config(self.config.codec, self.config.input_size,
+                                    self._heatmap_size[::-1])
 
   def train_transforms(self, source: Any) -> list[Any]:
     if self.cached or isinstance(source, cache_lib.FeatureCache):
@@ -253,7 +255,7 @@ class Pose2DVideoTask:
           "dataset": info.full_name if info is not None else type(source).__name__,
           "split": str(getattr(source, "split", split)), "backbone": digest,
           "frames": model.num_frames, "input_size": list(c.input_size),
-          "sigma": c.sigma, "padding": c.padding, "sampler": c.sampler,
+          "sigma": c.codec.sigma, "padding": c.padding, "sampler": c.sampler,
           "protocol": c.protocol}
       out[split] = cache_lib.build(
           root / split, source, self.eval_transforms(source), features_fn, keys=keys,
@@ -291,22 +293,21 @@ class Pose2DVideoTask:
   # ---------------------------------------------------------------- evaluation
   def predict(self, model, batch):
     """(B, K, 3): x, y in the original image's pixels and the heatmap maximum."""
-    heatmaps = self._heatmaps(model, batch, deterministic=True)
-    if self.config.flip_test:
-      flipped = dict(batch)
-      key = cache_lib.FEATURES if cache_lib.FEATURES in batch else "images"
+    if self.config.flip_test and cache_lib.FEATURES in batch:
       # Features of a mirrored crop are not the mirrored features: flip the input.
-      if key == cache_lib.FEATURES:
-        raise ValueError("task.flip_test needs the crops; it cannot run on cached "
-                         "features (set task.flip_test = False with "
-                         "task.cache_features)")
-      flipped[key] = imaging.flip_images(batch[key])
-      back = imaging.flip_heatmaps(self._heatmaps(model, flipped, deterministic=True),
-                                   self.flip_permutation)
-      heatmaps = 0.5 * (heatmaps + back)
-    keypoints, scores = topdown.decode_heatmaps(
-        heatmaps, batch["center"], batch["scale"], udp=True,
-        dark_kernel=self.config.dark_kernel or None)
+      raise ValueError("task.flip_test needs the crops; it cannot run on cached "
+                       "features (set task.flip_test = False with "
+                       "task.cache_features)")
+    codec = self._codec()
+    if self.config.flip_test:
+
+      def apply_fn(images):
+        return self._heatmaps(model, dict(batch, images=images), deterministic=True)
+
+      heatmaps = codec.flip_test(apply_fn, batch["images"], self.flip_permutation)
+    else:
+      heatmaps = self._heatmaps(model, batch, deterministic=True)
+    keypoints, scores = codec.decode(heatmaps, batch["center"], batch["scale"])
     out = jnp.concatenate([keypoints, scores[..., None]], axis=-1)
     if self.config.model_keypoints == "coco":
       out = skeletons.coco_to_posetrack(out)

@@ -40,7 +40,7 @@ def _config(data_dir, model="glsmamba_tiny", **task):
   c.model.name = model
   c.task.backbone.name = "vitpose_tiny"
   c.task.input_size = (48, 64)
-  c.task.dark_kernel = 3
+  c.task.codec.dark_kernel = 3
   for k, v in task.items():
     c.task[k] = v
   if model == "vitpose_tiny":
