@@ -122,13 +122,14 @@ def _jpeg(path: pathlib.Path, seed: int, size=(32, 24)) -> None:
 
 
 def fake_posetrack_video(split: str, seq: int, num_frames: int, labelled: list[int],
-                         persons: int = 2, seed: int = 0, extra: dict | None = None
-                         ) -> tuple[str, dict]:
+                         persons: int = 2, seed: int = 0, extra: dict | None = None,
+                         annotated: tuple[int, ...] = ()) -> tuple[str, dict]:
   """One video of the PoseTrack18 release (annotation dict); frames 32 x 24 px.
 
   Person 0 of each labelled frame has every keypoint except the ears; the last
   person of the first labelled frame has no visible keypoint (not an example).
-  ``extra`` adds keys to every annotation (e.g. PoseTrack21's person_id).
+  ``extra`` adds keys to every annotation (e.g. PoseTrack21's person_id);
+  ``annotated`` frames hold people too without being labelled (poseval skips them).
   """
   rng = np.random.default_rng(seed)
   name = f"{seq:06d}_mpii_{'train' if split == 'train' else 'test'}"
@@ -140,7 +141,7 @@ def fake_posetrack_video(split: str, seq: int, num_frames: int, labelled: list[i
                    "is_labeled": t in labelled,
                    "ignore_regions_x": [[1, 5, 5]] if t == labelled[0] else [],
                    "ignore_regions_y": [[1, 1, 6]] if t == labelled[0] else []})
-    if t not in labelled:
+    if t not in labelled and t not in annotated:
       continue
     for k in range(persons):
       kp = np.concatenate([rng.uniform(2, 22, (17, 2)), np.ones((17, 1))], -1)
@@ -162,15 +163,17 @@ def write_fake_posetrack(root: pathlib.Path, annotations_dir: str = "annotations
                          ) -> dict[str, list[str]]:
   """A tiny PoseTrack-layout release: 2 train videos, 1 val video.
 
-  ``version`` 17 writes poseval's ``annolist`` files instead. Returns the video
-  names per split.
+  Train video 1's frame 4 and val frame 1 hold people without being labelled
+  (``is_labeled`` false): no example. ``version`` 17 writes poseval's ``annolist``
+  files instead. Returns the video names per split.
   """
   import json  # pylint: disable=g-import-not-at-top
-  videos = {"train": [fake_posetrack_video("train", 1, 5, [1, 2, 3], extra=extra),
+  videos = {"train": [fake_posetrack_video("train", 1, 5, [1, 2, 3], extra=extra,
+                                           annotated=(4,)),
                       fake_posetrack_video("train", 2, 4, [0, 3], seed=1,
                                            extra=extra)],
             "val": [fake_posetrack_video("val", 3, 6, [0, 2, 4, 5], seed=2,
-                                         extra=extra)]}
+                                         extra=extra, annotated=(1,))]}
   for split, items in videos.items():
     for name, data in items:
       for k, image in enumerate(data["images"]):

@@ -1,8 +1,9 @@
 """Shared by the video-pose builders: reading PoseTrack files, features, examples.
 
 Every video-pose example is one annotated person (at least one keypoint with
-visibility > 0) in one labelled frame, or one detection box in a labelled frame
-(``val_boxes`` configs), with what a top-down video model needs:
+visibility > 0) in one labelled frame (``is_labeled``: the frames poseval scores;
+people annotated in other frames make no example), or one detection box in a
+labelled frame (``val_boxes`` configs), with what a top-down video model needs:
 
 * ``frames`` (T,) bytes: the encoded JPEGs of frames t - delta .. t + delta of the
   video (clamped at its ends), T = 2 delta + 1, the centre frame at delta; empty
@@ -274,7 +275,7 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
                    what: str, detections: Mapping[int, list[tuple]] | None = None,
                    formats: tuple[str, ...] = ("JPEG",), pattern: str = "*.jpg"
                    ) -> Iterator[tuple[str, dict[str, Any]]]:
-  """(key, example) for every annotated person (or detection) of a video.
+  """(key, example) for every annotated person (or detection) of a labelled frame.
 
   Args:
     video: from ``read_video``.
@@ -296,7 +297,7 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
   n, delta = len(video.frames), config.delta
   num_joints = next((len(p.keypoints) for f in video.frames for p in f.persons), 17)
   for t, frame in enumerate(video.frames):
-    if not frame.is_labeled and not frame.persons:
+    if not frame.is_labeled:   # poseval scores labelled frames only
       continue
     if detections is not None:
       people = [Person(np.zeros((num_joints, 3)), bbox, np.zeros(4), -1, -1, score)
@@ -366,8 +367,12 @@ def manual_root(dl_manager: Any, dataset: str) -> pathlib.Path:
 class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of the PoseTrack-layout builders: array_record, shared features."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release.",
+      "1.1.0": "Examples from labelled frames only (is_labeled), the frames poseval "
+               "scores: people annotated in other frames make no example.",
+  }
   DESCRIPTION = ""
   HOMEPAGE = ""
   SPLITS = ("train", "val")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
+import tensorflow_datasets as tfds
 
 from sasmamba_jax import skeletons
 from sasmamba_jax.datasets import safe_io
@@ -120,6 +121,10 @@ class Builder(pc.VideoPoseBuilder):
 
   BUILDER_CONFIGS = _configs()
   DESCRIPTION = __doc__
+  # Every JHMDB frame is labelled: PoseTrack's 1.1.0 (labelled frames only) changes
+  # none of its examples.
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
   HOMEPAGE = "http://jhmdb.is.tue.mpg.de"
   SPLITS = ("train", "test")
   SKELETON = skeletons.SUB_JHMDB
