@@ -15,6 +15,7 @@ from absl import flags
 import ml_collections
 
 from sasmamba_jax import cli
+from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator
 
@@ -35,7 +36,7 @@ def _config(checkpoint: pathlib.Path) -> ml_collections.ConfigDict:
   if _CONFIG.given:
     return _CONFIG.value
   saved = checkpoint / "config.json"
-  if evaluator.is_run_dir(checkpoint) and saved.is_file():
+  if sources.is_run_dir(checkpoint) and saved.is_file():
     return cli.apply_overrides(config_lib.load_saved(saved), _CONFIG.overrides)
   raise cli.UsageError(f"{checkpoint} is not a run directory with a config.json: pass "
                        "--config=configs/FILE.py (the config it was trained with)")

@@ -59,7 +59,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from experiments import video_quickstart
-from sasmamba_jax import cli, datasets, export, imaging
+from sasmamba_jax import cli, datasets, imaging, loading
 from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
 
@@ -91,14 +91,14 @@ print(f"GLSMamba - per-frame baseline: {comparison['gain_total_map']:+.1f} mAP, 
 # %% [markdown]
 # ## Heatmaps and keypoints on a validation frame
 #
-# `export.load_pretrained` loads the GLSMamba run (its frozen ViTPose included);
+# `loading.load` reads the GLSMamba run (its frozen ViTPose included);
 # the model takes a clip of T normalised crops of one person and returns the
 # heatmaps of the centre frame. The run's heatmap codec (`task.codec`) crops the
 # clip and turns the heatmaps into image pixels (UDP + DARK), as the evaluation does.
 
 # %%
 config = json.loads((WORKDIR / "config.json").read_text())
-model = export.load_pretrained(WORKDIR)
+model = loading.load(WORKDIR)
 source = datasets.load(config["dataset"]["name"], config["dataset"]["eval_split"])
 width, height = config["task"]["input_size"]
 hw = model.backbone.config.heatmap_size((height, width))

@@ -12,8 +12,8 @@ from sasmamba_jax.version import __version__
 
 
 def __getattr__(name):
-  # save_pretrained / load_pretrained import the whole library: only when asked.
-  if name in ("save_pretrained", "load_pretrained"):
-    from sasmamba_jax import export  # pylint: disable=g-import-not-at-top
-    return getattr(export, name)
+  # load / save_pretrained / load_pretrained import the whole library: when asked.
+  if name in ("load", "save_pretrained", "load_pretrained"):
+    from sasmamba_jax import loading  # pylint: disable=g-import-not-at-top
+    return getattr(loading, name)
   raise AttributeError(f"module 'sasmamba_jax' has no attribute {name!r}")

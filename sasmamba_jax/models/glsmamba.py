@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +51,9 @@ class GLSMambaConfig:
   """Every size and choice of a GLSMamba model (paper facts and our choices).
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes, e.g. an official
+      checkpoint of another size): what rebuilds the model with these fields.
     backbone: the frozen backbone whose features the model takes (informational:
       "vitpose_b", "vitpose_h"; used for FLOP counts of the whole pipeline).
     num_frames: T = 2 delta + 1 (paper: 5); 1 is the per-frame ablation. The channel
@@ -89,6 +92,10 @@ class GLSMambaConfig:
       keeps PyTorch's default initialisation.
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("backbone", "dim", "num_gsm", "num_lrm")
+
+  name: str = ""
   backbone: str = "vitpose_b"
   num_frames: int = 5
   in_channels: int = 256

@@ -8,6 +8,10 @@
   model = create("glsmamba_b")                            # video 2D pose estimation
   model = create("glsmamba_b", num_frames=1, num_lrm=0)   # an ablation
 
+A model's config carries its registered ``name`` (``model.config.name``): the
+name and the config's fields rebuild it (``build(config)``); ``name_for`` finds the
+registered architecture of a config read off a checkpoint's tensors.
+
 Each ``ModelSpec`` has a ``kind`` (``names(kind)`` lists them): the lifters ("lifter")
 map (batch, T, J, in_channels) -> (batch, T, J, 3); ViTPose ("pose2d") maps images
 (batch, H, W, 3) -> heatmaps (batch, H/4, W/4, K); GLSMamba ("video_pose2d") maps
@@ -164,15 +168,45 @@ def _spec(name: str) -> ModelSpec:
                      ) from None
 
 
-def get_config(name: str, **overrides: Any
+def get_config(name: str, /, **overrides: Any
                ) -> LifterConfig | MlpBaselineConfig | ViTPoseConfig | GLSMambaConfig:
   """The config of model ``name`` with ``overrides`` (config fields) applied."""
   spec = _spec(name)
+  if overrides.pop("name", name) != name:
+    raise ValueError(f"{name}: the options name another model; drop 'name'")
   try:
-    return spec.make_config(**overrides)
+    config = spec.make_config(**overrides)
   except TypeError as e:  # An unknown field name.
-    fields = [f.name for f in dataclasses.fields(spec.make_config())]
+    fields = [f.name for f in dataclasses.fields(spec.make_config())
+              if f.name != "name"]
     raise ValueError(f"{name}: bad option ({e}); options: {', '.join(fields)}") from None
+  return dataclasses.replace(config, name=name)
+
+
+def name_for(config: Any) -> str:
+  """The registered name of ``config``'s architecture (its ``ARCHITECTURE`` fields
+  equal that model's defaults), or "" when no registered model has it."""
+  for spec in _SPECS:
+    default = spec.make_config()
+    if type(default) is type(config) and all(
+        getattr(default, f) == getattr(config, f) for f in type(config).ARCHITECTURE):
+      return spec.name
+  return ""
+
+
+def config_types() -> dict[str, type]:
+  """The config dataclasses of the registered models, by class name."""
+  return {type(s.make_config()).__name__: type(s.make_config()) for s in _SPECS}
+
+
+def build(config: Any, *, rngs: nnx.Rngs | None = None, seed: int = 0) -> nnx.Module:
+  """The model of a config of any registered type (a registered ``config.name`` or
+  "" for another architecture of the family), in training mode."""
+  for spec in _SPECS:
+    if type(spec.make_config()) is type(config):
+      return spec.make_model(config, rngs=rngs if rngs is not None else
+                             nnx.Rngs(seed))
+  raise ValueError(f"no registered model takes a {type(config).__name__}")
 
 
 def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
@@ -190,13 +224,9 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
       ``num_lrm``, ``dim`` ... (GLSMamba, see ``GLSMambaConfig``).
 
   Returns:
-    The model, in training mode.
+    The model, in training mode; ``model.config.name`` is ``name``.
   """
-  config = get_config(name, **overrides)
-  model = _spec(name).make_model(config, rngs=rngs if rngs is not None else
-                                 nnx.Rngs(seed))
-  model.registry_name = name  # What rebuilds it (export.save_pretrained).
-  return model
+  return build(get_config(name, **overrides), rngs=rngs, seed=seed)
 
 
 def create_abstract(name: str, **overrides: Any) -> nnx.Module:
@@ -211,6 +241,7 @@ def count_parameters(model: nnx.Module) -> int:
 
 
 def describe(name: str) -> str:
+  """One line about model ``name``."""
   return _spec(name).description
 
 

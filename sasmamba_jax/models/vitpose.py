@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +62,9 @@ class ViTPoseConfig:
   """Architecture and run options of a ``ViTPose``.
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes, e.g. an official
+      checkpoint of another size): what rebuilds the model with these fields.
     family: label (informational).
     image_size: (H, W) the position table is built for (official 256 x 192); other
       sizes interpolate it.
@@ -84,6 +87,10 @@ class ViTPoseConfig:
       BatchNorm statistics are computed in float32.
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("embed_dim", "depth", "num_heads")
+
+  name: str = ""
   family: str = "vitpose"
   image_size: tuple[int, int] = (256, 192)
   patch_size: int = 16

@@ -187,23 +187,22 @@ def load_model(config: Any) -> Any:
   directory of ours (``save_pretrained``; its own dtype and crop size, which the
   model interpolates to ``input_size``).
   """
-  from sasmamba_jax import checkpoints, models  # pylint: disable=g-import-not-at-top
-  from sasmamba_jax.checkpoints import pretrained  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax import models  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax.checkpoints import sources  # pylint: disable=g-import-not-at-top
   if not config.checkpoint:
     raise ValueError("set --config.checkpoint=PATH (an official ViTPose .pth, an mmpose "
                      "1.x .pth, a Hugging Face safetensors folder, or a model directory)")
-  if not os.path.exists(config.checkpoint):
-    raise FileNotFoundError(f"checkpoint {config.checkpoint} not found")
-  if pretrained.is_model_directory(config.checkpoint):
-    model = pretrained.load_model_directory(config.checkpoint)
+  source = sources.resolve(config.checkpoint)
+  if isinstance(source, sources.ModelDirectory):
+    model = sources.load_model(source)
     if not isinstance(model, models.ViTPose):
       raise ValueError(f"{config.checkpoint} holds a {type(model).__name__}, not a "
                        "ViTPose")
   else:
     width, height = config.input_size
     heads = {"num_heads": config.num_heads} if config.get("num_heads") else {}
-    model = checkpoints.load_official(config.checkpoint, image_size=(height, width),
-                                      dtype=config.dtype, **heads)
+    model = sources.load_model(source, image_size=(height, width), dtype=config.dtype,
+                               **heads)
   expected = models.get_config(config.model).embed_dim
   if model.config.embed_dim != expected:
     raise ValueError(f"{config.checkpoint} holds a ViTPose of width "

@@ -2,8 +2,9 @@
 
 ``Predictor`` holds a model split for jitted, sharded prediction (no optimizer, no
 train split, no train step); ``evaluate`` streams an eval split through it into the
-task's evaluator; ``load_predictor`` builds one from a run directory of ours or an
-official checkpoint; ``evaluate_checkpoint`` is ``experiments.evaluate``.
+task's evaluator; ``load_predictor`` builds one from any model source
+(``checkpoints.sources``: a run of ours, restored onto the mesh, a model directory
+or an official checkpoint); ``evaluate_checkpoint`` is ``experiments.evaluate``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from sasmamba_jax.checkpoints import load_official
-from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.datasets import config as dataset_config_lib
 from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.evaluation import base as evaluation_base
@@ -187,11 +187,6 @@ def _check_finite_inputs(batch: Mapping[str, np.ndarray], keys: Sequence[str],
                        "drop it in the dataset")
 
 
-def is_run_dir(path: pathlib.Path) -> bool:
-  """A workdir of ``experiments.train`` (holds checkpoints/ or best/)."""
-  return path.is_dir() and ((path / "checkpoints").is_dir() or (path / "best").is_dir())
-
-
 def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None = None,
                     *, abstract: bool = False) -> Predictor:
   """A predictor of ``config``'s task and model.
@@ -234,21 +229,18 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
 
 def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
                    *, latest: bool = False) -> tuple[Predictor, int]:
-  """A predictor of a run's checkpoint (best, or ``latest``) or an official one.
+  """A predictor of a run's checkpoint (best, or ``latest``), a model directory or
+  an official checkpoint (``checkpoints.sources.resolve``).
 
   Returns:
-    (predictor, step): the step of our checkpoint, 0 for an official one.
+    (predictor, step): the step of our checkpoint, 0 for the other sources.
   """
-  checkpoint = pathlib.Path(checkpoint)
-  if not checkpoint.exists():
-    raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-  if pretrained.is_model_directory(checkpoint):
-    return build_predictor(config, pretrained.load_model_directory(checkpoint)), 0
-  if not is_run_dir(checkpoint):
-    return build_predictor(config, load_official(checkpoint)), 0
+  source = sources.resolve(checkpoint)
+  if not isinstance(source, sources.RunDirectory):
+    return build_predictor(config, sources.load_model(source)), 0
   predictor = build_predictor(config, abstract=True)
   variables, meta = checkpointing.restore_variables(
-      checkpoint, checkpointing.abstract_like(predictor.variables), best=not latest)
+      source.path, checkpointing.abstract_like(predictor.variables), best=not latest)
   predictor.variables = variables
   return predictor, int(meta["step"])
 
@@ -277,7 +269,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
   checkpoint = pathlib.Path(checkpoint)
   predictor, step = load_predictor(config, checkpoint, latest=latest)
   if output is None:
-    output = (checkpoint / "eval" / "final.json" if is_run_dir(checkpoint)
+    output = (checkpoint / "eval" / "final.json" if sources.is_run_dir(checkpoint)
               else checkpoint.with_name(checkpoint.name + ".eval.json"))
   output = pathlib.Path(output)
   (source,) = dataset_config_lib.load_splits(config.dataset,

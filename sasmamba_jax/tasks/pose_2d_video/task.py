@@ -21,7 +21,6 @@ streaming PoseTrack mAP (higher is better) or Sub-JHMDB PCK@0.2.
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 from typing import Any, Mapping
 
@@ -31,11 +30,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from sasmamba_jax import checkpoints
 from sasmamba_jax import evaluation
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
-from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
 from sasmamba_jax.models.video_pose import VideoPoseModel
@@ -60,21 +58,26 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
   if not path:
     return models.create(name, image_size=image_size, dtype=backbone.dtype,
                          rngs=rngs or nnx.Rngs(0))
-  if not pathlib.Path(path).exists():
+  try:
+    source = sources.resolve(path)
+  except FileNotFoundError:
     raise FileNotFoundError(
         f"task.backbone.checkpoint {path} not found. Official ViTPose weights "
         "(vitpose-b.pth, vitpose-h.pth: the 'classic decoder' COCO models) are linked "
         "from https://github.com/ViTAE-Transformer/ViTPose (README, results table); "
-        "a model directory of ours comes from python -m experiments.export")
-  if pretrained.is_model_directory(path):
-    model = pretrained.load_model_directory(path)
+        "a model directory of ours comes from python -m experiments.export") from None
+  if isinstance(source, sources.RunDirectory):
+    raise ValueError(f"task.backbone.checkpoint {path} is a training run; export its "
+                     f"model first: python -m experiments.export --checkpoint={path} "
+                     "--output=DIR, then point task.backbone.checkpoint at DIR")
+  if isinstance(source, sources.ModelDirectory):
+    # Our own export: its config.json says what it is.
+    model = sources.load_model(source, dtype=backbone.dtype)
     if not isinstance(model, models.ViTPose):
       raise ValueError(f"task.backbone.checkpoint {path} holds a "
                        f"{type(model).__name__}, not a ViTPose")
-    if model.config.dtype != backbone.dtype:
-      model.config = dataclasses.replace(model.config, dtype=backbone.dtype)
-    return model   # Our own export: its config.json says what it is.
-  model = checkpoints.load_official(path, image_size=image_size, dtype=backbone.dtype)
+    return model
+  model = sources.load_model(source, image_size=image_size, dtype=backbone.dtype)
   expected = models.get_config(name)
   got = model.config
   if (got.embed_dim, got.depth) != (expected.embed_dim, expected.depth):
