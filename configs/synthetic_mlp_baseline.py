@@ -11,10 +11,10 @@ on 2 CPU cores.
 """
 
 from configs import synthetic_sasmamba
+from sasmamba_jax.models import config as model_config
 
 
 def get_config():
   c = synthetic_sasmamba.get_config()
-  c.model.name = "mlp_baseline"
-  c.model.kwargs = {}
+  c.model = model_config.default_config("mlp_baseline")   # its own defaults
   return c

@@ -70,21 +70,20 @@ def get_config(arg: str = ""):
     raise ValueError(f"configs/synthetic_vitpose_baseline.py takes one of {ARGS}, "
                      f"got {arg!r}")
   smoke = arg.endswith("smoke")
-  c = base_config("pose_2d_video")
+  c = base_config("pose_2d_video", model="vitpose_tiny")
   dataset(c, smoke)
   vitpose_kwargs(c, smoke)
-  c.model.name = "vitpose_tiny"
   if arg.startswith("backbone"):
     # Stage 1: the whole ViTPose on single frames, from scratch.
     c.optimizer.freeze = ()
     c.optimizer.learning_rate = 2e-3
     c.task.augment = False          # 600 steps: augmentation costs more than it gives
-    c.model.kwargs.drop_path_rate = 0.0
+    c.model.drop_path_rate = 0.0
     if not smoke:
-      c.model.kwargs.embed_dim = 64
-      c.model.kwargs.depth = 4
-      c.model.kwargs.num_heads = 4
-      c.model.kwargs.deconv_filters = (32,)
+      c.model.embed_dim = 64
+      c.model.depth = 4
+      c.model.num_heads = 4
+      c.model.deconv_filters = (32,)
     schedule(c, smoke, 600, 32)
   else:
     # The per-frame baseline: the frozen backbone and its own head, trained on.

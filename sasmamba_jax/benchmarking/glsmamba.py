@@ -38,6 +38,7 @@ from flax import nnx
 from sasmamba_jax import tasks
 from sasmamba_jax.benchmarking import common
 from sasmamba_jax.models import registry
+from sasmamba_jax.models import glsmamba
 from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
@@ -92,17 +93,18 @@ def vitpose_macs(backbone: str, image: tuple[int, int] = (256, 192), patch: int 
 def head_macs(c: GLSMambaConfig, height: int, width: int) -> dict[str, int]:
   """MACs of one clip through the GLSMamba head, by part (see the module doc)."""
   t, d, e, n = c.num_frames, c.dim, c.inner, c.d_state
-  r = math.ceil(e / 16) if c.dt_rank is None else c.dt_rank
+  r = math.ceil(e / 16)
   tokens = t * height * width
-  hidden = int(c.mlp_ratio * d)
-  k2, g2 = c.stmm_kernel ** 2, c.gate_kernel ** 2
+  hidden = int(glsmamba.MLP_RATIO * d)
+  # The STMM's full 3 x 3 DCN (one offset group) and the 3 x 3 gate conv.
+  k2, g2 = 3 ** 2, glsmamba.GATE_KERNEL ** 2
   route_proj = tokens * (e * (r + 2 * n) + r * e)
   block_layers = tokens * (3 * d * e + 2 * d * hidden + g2 * e)
   stages = len(c.routes) - 1 if c.stmm else 0
-  offsets = tokens * 2 * e * k2 * 3 * c.stmm_offset_groups * k2
-  dcn = tokens * k2 * (e // c.stmm_groups) * e
-  frame_hidden = c.ca_frame_hidden or 2 * t
-  ca = t * 2 * d * max(1, d // c.ca_reduction) + d * 2 * t * frame_hidden
+  offsets = tokens * 2 * e * k2 * 3 * k2
+  dcn = tokens * k2 * e * e
+  frame_hidden = 2 * t
+  ca = t * 2 * d * max(1, d // glsmamba.CA_REDUCTION) + d * 2 * t * frame_hidden
   parts = {
       "embed": tokens * c.in_channels * d,
       "blocks": (c.num_gsm + c.num_lrm) * block_layers + c.num_gsm * ca,
@@ -219,7 +221,7 @@ def pipeline_config(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   """
   c = config_lib.base_config("pose_2d_video")
   c.model.name = model
-  c.model.kwargs.num_frames = frames
+  c.model.num_frames = frames
   c.task.backbone.name = backbone
   c.task.backbone.checkpoint = ""     # a random ViTPose: speed needs no weights
   c.task.input_size = (width, height)

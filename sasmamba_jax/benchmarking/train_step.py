@@ -27,7 +27,7 @@ def bench_model(name: str, *, batch: int, frames: int, repeats: int,
   """One model's train step: clips/s, ms/step, memory, compile time."""
   cfg = config_lib.base_config(task)
   cfg.model.name = name
-  cfg.model.kwargs.num_frames = frames
+  cfg.model.num_frames = frames
   cfg.compute_dtype = compute_dtype
   cfg.batch_size = batch
   cfg = config_lib.validate(cfg)

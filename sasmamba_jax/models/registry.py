@@ -23,13 +23,14 @@ centre frame. Every model is a float32-output
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
 from flax import nnx
 
 from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import RETIRED_OPTIONS as _GLSMAMBA_RETIRED
 from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.models.glsmamba import glsmamba_config
 from sasmamba_jax.models.mamba_lifter import LifterConfig
@@ -58,6 +59,9 @@ class ModelSpec:
   #: heatmaps) or "video_pose2d" (backbone features of a clip -> heatmaps of its
   #: centre frame); benchmarks and tools written for one kind list ``names(kind)``
   kind: str = "lifter"
+  #: options of earlier versions with the one value the model now always uses
+  #: (``make_config`` accepts them at that value)
+  retired: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _lifter(make: Callable[..., Any], **defaults: Any):
@@ -76,8 +80,7 @@ def _glsmamba_loop_free(config: GLSMambaConfig, frames: int) -> dict[str, Any]:
 
 
 _GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoints=5,
-                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3),
-                      ca_reduction=4)
+                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3))
 
 _SPECS = [
     # Official SasMamba H36M configuration (REFERENCE section 3).
@@ -136,14 +139,17 @@ _SPECS = [
     # they differ in the backbone whose 256-channel features they take.
     ModelSpec("glsmamba_b", _lifter(glsmamba_config, backbone="vitpose_b"), GLSMamba,
               "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
     ModelSpec("glsmamba_h", _lifter(glsmamba_config, backbone="vitpose_h"), GLSMamba,
               "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
     # A 30k-parameter GLSMamba for tests (every part present, tiny widths).
     ModelSpec("glsmamba_tiny", _lifter(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
               "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
-              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -238,6 +244,11 @@ def count_parameters(model: nnx.Module) -> int:
   """Number of trainable parameter elements (``nnx.Param``), as PyTorch counts them."""
   return int(sum(np.prod(leaf.shape, dtype=np.int64)
                  for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+
+def retired_options(name: str) -> Mapping[str, Any]:
+  """Options model ``name`` no longer has, with the value it always uses now."""
+  return _spec(name).retired
 
 
 def describe(name: str) -> str:

@@ -44,9 +44,9 @@ def test_primary_metric_and_direction():
 def test_batch_spec_feeds_loss_predict_and_model_inputs():
   task = _task(constant_confidence=True)
   cfg = config_lib.base_config("lifting_3d")
-  cfg.model.kwargs.num_frames = 9
-  cfg.model.kwargs.dim = 8
-  cfg.model.kwargs.depth = 1
+  cfg.model.num_frames = 9
+  cfg.model.dim = 8
+  cfg.model.depth = 1
   model = task.build_model(cfg.model, rngs=nnx.Rngs(0), dtype="float32")
   spec = task.batch_spec(model, 2)
   assert {k: v.shape for k, v in spec.items()} == {"input_2d": (2, 9, 17, 3),

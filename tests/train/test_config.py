@@ -54,7 +54,7 @@ def test_recipes_match_the_reference():
   assert pm.model.name == "posemamba_l" and pm.optimizer.learning_rate == 2e-4
   assert pm.task.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
   mpi = load_config("mpi_inf_3dhp_sasmamba.py")
-  assert mpi.task.constant_confidence and mpi.model.kwargs.num_frames == 27
+  assert mpi.task.constant_confidence and mpi.model.num_frames == 27
   assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
       "synthetic_sasmamba.py").num_epochs
   # GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
@@ -77,8 +77,8 @@ def test_recipes_match_the_reference():
     assert base[key] == video[key] == one[key]
   assert base.optimizer.freeze == video.optimizer.freeze == ("^backbone/",)
   # The T = 1 ablation differs from GLSMamba in the frames alone.
-  assert (video.model.kwargs.num_frames, one.model.kwargs.num_frames) == (5, 1)
-  one.model.kwargs.num_frames = 5
+  assert (video.model.num_frames, one.model.num_frames) == (5, 1)
+  one.model.num_frames = 5
   assert one.to_dict() == video.to_dict()
 
 
@@ -180,3 +180,46 @@ def test_a_run_saved_before_a_key_existed_still_loads_and_resumes(tmp_path):
   assert (loaded.task.codec.sigma, loaded.task.codec.dark_kernel,
           loaded.task.codec.udp) == (1.0, 3, True)
   assert "sigma" not in loaded.task
+
+
+def test_model_options_are_typed_and_checked_before_anything_is_built():
+  cfg = config_lib.base_config("lifting_3d")
+  assert cfg.model.name == "sasmamba" and cfg.model.dim is None   # the default
+  assert cfg.model.get_type("dim") is int and cfg.model.get_type("joint_gathers") is tuple
+  cfg.model.dim = 0
+  with pytest.raises(ValueError, match=r"model.name = 'sasmamba' with options "
+                                       r"\(dim=0\): LifterConfig: dim must be"):
+    config_lib.validate(cfg)
+  cfg = config_lib.base_config("lifting_3d")
+  cfg.model.dimm = 16
+  with pytest.raises(ValueError, match=r"model.dimm \(did you mean model.dim\?\)"):
+    config_lib.validate(cfg)
+  # Another family's model: the section takes its keys, the options set are kept.
+  cfg = config_lib.base_config("pose_2d_video")
+  cfg.model.name, cfg.optimizer.freeze = "vitpose_tiny", ()
+  cfg.task.backbone.name = "vitpose_tiny"
+  cfg.model.embed_dim = 64
+  cfg = config_lib.validate(cfg)
+  assert cfg.model.embed_dim == 64 and "routes" not in cfg.model
+  assert config_lib.base_config("lifting_3d", model="mlp_baseline").model.width is None
+
+
+def test_a_run_saved_with_model_kwargs_loads_validates_and_resumes(tmp_path):
+  """The free-form ``model.kwargs`` of earlier versions become typed options."""
+  cfg = config_lib.base_config("pose_2d_video", model="glsmamba_tiny")
+  cfg.model.num_frames, cfg.model.routes = 1, ("time",)
+  old = json.loads(cfg.to_json_best_effort())
+  old["model"] = {"name": "glsmamba_tiny",
+                  "kwargs": {"num_frames": 1, "routes": ["time"], "stmm_groups": 1}}
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  loaded = config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))
+  assert loaded.model.num_frames == 1 and loaded.model.routes == ("time",)
+  assert "kwargs" not in loaded.model and "stmm_groups" not in loaded.model
+  assert config_lib.resume_changes(old, cfg)[1] == ["model.stmm_groups: 1 -> '<absent>'"]
+  del old["model"]["kwargs"]["stmm_groups"]
+  assert config_lib.resume_changes(old, cfg) == ([], [])
+  # A retired option at another value than the model's: said, not silently dropped.
+  old["model"]["kwargs"]["stmm_groups"] = 4
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  with pytest.raises(ValueError, match="stmm_groups = 4 is no longer supported"):
+    config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))

@@ -19,6 +19,7 @@ from sasmamba_jax import evaluation
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
 from sasmamba_jax.datasets import pose_transforms
+from sasmamba_jax.models import config as models_config
 from sasmamba_jax.tasks.lifting_3d import losses
 
 
@@ -58,10 +59,10 @@ class Lifting3DTask:
   # ---------------------------------------------------------------- model
   def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
                   dtype: str) -> nnx.Module:
-    kwargs = dict(model_config.kwargs)
+    kwargs = models_config.options(model_config)
     if "in_channels" in kwargs and kwargs["in_channels"] != self.in_channels:
       raise ValueError(
-          f"model.kwargs.in_channels = {kwargs['in_channels']} disagrees with the "
+          f"model.in_channels = {kwargs['in_channels']} disagrees with the "
           f"task settings, which feed {self.in_channels} channels "
           "(task.use_confidence / task.constant_confidence)")
     kwargs["in_channels"] = self.in_channels

@@ -36,6 +36,7 @@ from sasmamba_jax import skeletons
 from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
+from sasmamba_jax.models import config as models_config
 from sasmamba_jax.models.video_pose import VideoPoseModel
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.tasks.pose_2d_video import config as task_config
@@ -114,13 +115,13 @@ class Pose2DVideoTask:
   # ---------------------------------------------------------------- model
   def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
                   dtype: str) -> nnx.Module:
-    kwargs = dict(model_config.kwargs)
+    kwargs = models_config.options(model_config)
     if models.kind(model_config.name) == "pose2d":
       # The per-frame ViTPose: its backbone's checkpoint, whole, or a new one.
       if self.config.backbone.checkpoint:
         if kwargs:
-          raise ValueError("model.kwargs cannot change a ViTPose loaded from "
-                           "task.backbone.checkpoint; clear one of them")
+          raise ValueError(f"model options {sorted(kwargs)} cannot change a ViTPose "
+                           "loaded from task.backbone.checkpoint; clear one of them")
         model = load_backbone(self.config.backbone, self.image_size)
       else:
         kwargs.setdefault("image_size", self.image_size)

@@ -172,7 +172,7 @@ def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
 def test_a_one_frame_video_head_reads_the_centre_frame(tiny):
   """GLSMamba with T = 1 (the paper's per-frame ablation) on clips of T = 3."""
   c = _config(tiny, flip_test=False)
-  c.model.kwargs.num_frames = 1
+  c.model.num_frames = 1
   task = tasks.create(config_lib.validate(c).task)
   model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
   (source,) = datasets.config.load_splits(c.dataset, ["val"])
