@@ -18,7 +18,7 @@ XLA counts a while-loop body once) as a cross-check of the analytic count.
 Pipeline (``run_pipeline``): the video task as it trains and evaluates, crops in:
 ``VideoPoseModel`` (frozen ViTPose + GLSMamba) of a ``pose_2d_video`` config with
 ``optimizer.freeze = ("^backbone/",)``, the trainer's own compiled train step on
-random batches of ``task.batch_spec`` (clips/s with the backbone's forward, and on
+random batches of the bound task's ``batch_spec`` (clips/s with the backbone's forward, and on
 cached features, which skip it), and the jitted ``task.predict`` with the flip test
 on and off (crops/s; a crop is one person's clip of T frames). The backbone is
 random: speed does not depend on its weights.
@@ -26,6 +26,7 @@ random: speed does not depend on its weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any, Sequence
@@ -263,22 +264,23 @@ def bench_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   net = sharding.create_sharded(
       lambda: task.build_model(cfg.model, rngs=nnx.Rngs(params=0, dropout=1),
                                dtype=cfg.compute_dtype), mesh, "replicated")
-  task.check_model(net)
+  bound = task.bind(net)
   base = {"model": model, "backbone": backbone, "frames": frames,
           "crop": f"{height}x{width}", "batch": batch}
   rows = []
   if train:
     ts = trainer.make_train_state(net, cfg.optimizer, mesh, steps_per_epoch=1000,
                                   total_steps=1000)
-    # As Trainer compiles it: gradients of the trainable (unfrozen) parameters only.
-    step_fn = jax.jit(trainer.make_train_step(
-        ts.graphdef, ts.rest, task, ts.tx, ts.schedule, jax.random.key(0),
-        optimizers.trainable_filter(cfg.optimizer)))
     count = lambda key: int(sum(x.size for x in jax.tree.leaves(ts.state.get(key))))
     for cached in (False, True):
-      task.cached = cached    # as prepare_sources leaves it: batches of features
+      # As prepare_data leaves it with a feature cache: batches of features.
+      train_bound = dataclasses.replace(bound, cached=cached)
+      # As Trainer compiles it: gradients of the trainable (unfrozen) parameters.
+      step_fn = jax.jit(trainer.make_train_step(
+          ts.graphdef, ts.rest, train_bound, ts.tx, ts.schedule, jax.random.key(0),
+          optimizers.trainable_filter(cfg.optimizer)))
       batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-          task.batch_spec(net, batch)).items()}
+          train_bound.batch_spec(batch)).items()}
       step = jnp.asarray(1, jnp.int32)
       timing = _time(step_fn, (ts.state, batch_arrays, step), repeats)
       row = dict(base, mode="train", input="features" if cached else "images",
@@ -287,17 +289,15 @@ def bench_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
       row["clips_per_s"] = batch / timing["seconds"]
       print(common.format_table([row], list(row)), flush=True)
       rows.append(row)
-    task.cached = False
   if evaluate:
     graphdef, rest, variables = evaluator_lib.split_model(net, cfg.optimizer.freeze)
     batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-        task.batch_spec(net, batch)).items()}
+        bound.batch_spec(batch)).items()}
     for flip in (True, False):
       eval_cfg = cfg.task.copy_and_resolve_references()
       eval_cfg.flip_test = flip
-      eval_task = tasks.create(eval_cfg)
-      eval_task.check_model(net)
-      predict = jax.jit(lambda v, b, t=eval_task: t.predict(
+      eval_bound = tasks.create(eval_cfg).bind(net)
+      predict = jax.jit(lambda v, b, t=eval_bound: t.predict(
           evaluator_lib.merge_model(graphdef, rest, v), b))
       timing = _time(predict, (variables, batch_arrays), repeats)
       row = dict(base, mode="eval", input="images", flip_test=flip, **timing)
@@ -330,7 +330,7 @@ def run_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
                "only, AdamW) after an AOT compile and one warm-up call, median of "
                "`repeats` calls; clips/s = batch / step. input images: the frozen "
                "ViTPose runs on the T crops; features: cached features "
-               "(task.cached), no backbone. eval: jitted task.predict (heatmaps, "
+               "(the bound task's cached mode), no backbone. eval: jitted task.predict (heatmaps, "
                "flip test, UDP + DARK decoding); crops/s = batch / call, a crop "
                "being one person's clip of T frames. mem_estimate_mib: XLA's "
                "static estimate (arguments + outputs + temporaries - aliases); "

@@ -38,10 +38,11 @@ def bench_model(name: str, *, batch: int, frames: int, repeats: int,
                                    dtype=cfg.compute_dtype), mesh, "replicated")
   ts = trainer.make_train_state(model, cfg.optimizer, mesh, steps_per_epoch=1000,
                                 total_steps=1000)
-  step_fn = jax.jit(trainer.make_train_step(ts.graphdef, ts.rest, the_task, ts.tx,
+  bound = the_task.bind(model)
+  step_fn = jax.jit(trainer.make_train_step(ts.graphdef, ts.rest, bound, ts.tx,
                                             ts.schedule, jax.random.key(0)))
   batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-      the_task.batch_spec(model, batch)).items()}
+      bound.batch_spec(batch)).items()}
   step = jnp.asarray(1, jnp.int32)
   start = time.perf_counter()
   compiled = step_fn.lower(ts.state, batch_arrays, step).compile()

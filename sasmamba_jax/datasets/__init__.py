@@ -36,6 +36,7 @@ from sasmamba_jax.datasets.registry import prepare
 from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError
+from sasmamba_jax.datasets.split import Split
 from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
 from sasmamba_jax.datasets.synthetic_video_pose import (

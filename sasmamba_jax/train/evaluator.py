@@ -23,8 +23,10 @@ import numpy as np
 from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.datasets import config as dataset_config_lib
 from sasmamba_jax.datasets import pipeline
+from sasmamba_jax.datasets.split import Split
+from sasmamba_jax.datasets.split import as_split
 from sasmamba_jax.evaluation import base as evaluation_base
-from sasmamba_jax.tasks import Task
+from sasmamba_jax.tasks import BoundTask
 from sasmamba_jax.tasks import create as create_task
 from sasmamba_jax.train import checkpointing
 from sasmamba_jax.train import config as config_lib
@@ -64,25 +66,25 @@ def merge_model(graphdef: nnx.GraphDef, rest: nnx.State,
 
 @dataclasses.dataclass
 class Predictor:
-  """A task's model ready for jitted prediction over a device mesh.
+  """A bound task's model ready for jitted prediction over a device mesh.
 
   Attributes:
-    task: the task (its ``predict`` and evaluator).
+    bound: the task bound to the model (its ``predict`` and evaluator).
     graphdef, rest: the model's structure and RNG state (``split_model``).
     variables: ``params`` / ``model_state`` (/ ``frozen``), placed on ``mesh``.
     mesh: the device mesh; batches are split over its data axis.
-    feature_keys: the batch features the model reads (the task's batch spec).
   """
 
-  task: Task
+  bound: BoundTask
   graphdef: nnx.GraphDef
   rest: nnx.State
   variables: dict[str, Any]
   mesh: jax.sharding.Mesh
-  feature_keys: tuple[str, ...]
 
   def __post_init__(self):
-    graphdef, rest, task = self.graphdef, self.rest, self.task
+    graphdef, rest, task = self.graphdef, self.rest, self.bound
+    #: the batch features the model reads (the bound task's batch spec)
+    self.feature_keys = tuple(task.batch_spec(1))
     self.batch_sharding = sharding.batch_sharding(self.mesh)
     shardings = jax.tree.map(lambda x: x.sharding, self.variables)
 
@@ -101,14 +103,15 @@ class Predictor:
     return sharding.local_rows(out, self.mesh)
 
 
-def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
+def evaluate(predictor: Predictor, split: Split | Sequence[Mapping[str, Any]], *,
              batch_size: int, num_threads: int = 2, num_workers: int = 0,
              variables: Mapping[str, Any] | None = None,
              progress: bool = False,
              dataset_config: ml_collections.ConfigDict | None = None,
              predictions_dir: str | pathlib.Path | None = None
              ) -> dict[str, Any]:
-  """Streams ``source`` through ``predictor`` into the task's evaluator.
+  """Streams ``split`` (or examples held in memory) through ``predictor`` into the
+  task's evaluator.
 
   Each process predicts its shard (``batch_size`` rows per batch), feeds its own
   rows to its evaluator as they come, and the evaluators are merged across
@@ -125,13 +128,15 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     DataFileError: the data could not be read (with ``dataset_config``: how to
       rebuild it).
   """
-  task = predictor.task
-  evaluator = task.make_evaluator(source)
-  present = set(source[0]) if len(source) else set()
+  task, split = predictor.bound, as_split(split)
+  source = split.examples
+  evaluator = task.make_evaluator(split)
+  # The evaluator's metadata: the examples' features or the transforms' outputs.
+  present = (set(source[0]) if len(source) else set()) | set(predictor.feature_keys)
   metadata = tuple(k for k in evaluator.metadata_keys if k in present)
   keys = tuple(dict.fromkeys(predictor.feature_keys + metadata))
   iterator = pipeline.make_eval_iterator(
-      source, batch_size=batch_size, transforms=task.eval_transforms(source),
+      source, batch_size=batch_size, transforms=task.eval_transforms(split),
       keys=keys, num_threads=num_threads, num_workers=num_workers)
   bar = None
   if progress and jax.process_index() == 0:
@@ -164,7 +169,7 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     raise RuntimeError(f"evaluation covered {total} of {len(source)} examples: the "
                        "eval iterator lost or repeated examples")
   if jax.process_count() > 1:
-    merged = task.make_evaluator(source)
+    merged = task.make_evaluator(split)
     evaluation_base.merge_states(merged, sharding.all_gather_bytes(
         evaluation_base.state_to_bytes(evaluator.state())))
     evaluator = merged
@@ -219,12 +224,10 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
       model = sharding.create_sharded(build, mesh, c.mesh.param_sharding)
       graphdef, rest, variables = split_model(model, c.optimizer.freeze)
   else:
-    task.check_model(model)
     graphdef, rest, variables = split_model(model, c.optimizer.freeze)
     variables = sharding.put(variables, sharding.state_shardings(
         variables, mesh, c.mesh.param_sharding))
-  keys = tuple(task.batch_spec(model, 1))
-  return Predictor(task, graphdef, rest, variables, mesh, keys)
+  return Predictor(task.bind(model), graphdef, rest, variables, mesh)
 
 
 def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
@@ -272,11 +275,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
     output = (checkpoint / "eval" / "final.json" if sources.is_run_dir(checkpoint)
               else checkpoint.with_name(checkpoint.name + ".eval.json"))
   output = pathlib.Path(output)
-  (source,) = dataset_config_lib.load_splits(config.dataset,
-                                             [config.dataset.eval_split])
+  (split,) = dataset_config_lib.load_splits(config.dataset,
+                                            [config.dataset.eval_split])
   # Predictions the protocol can write (PoseTrack18 JSON) go beside the metrics.
   predictions_dir = output.with_name(output.stem + "_predictions")
-  results = evaluate(predictor, source,
+  results = evaluate(predictor, split,
                      batch_size=sharding.per_process_batch(config.eval_batch_size,
                                                            "eval_batch_size"),
                      num_threads=config.dataset.num_threads,
@@ -288,6 +291,6 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
   if jax.process_index() == 0:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
-    print(predictor.task.format_results(results))
+    print(predictor.bound.format_results(results))
     print(f"results written to {output}")
   return results

@@ -7,8 +7,8 @@ from typing import Any
 import ml_collections
 
 from sasmamba_jax import models
-from sasmamba_jax.codecs import heatmap
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
+from sasmamba_jax.tasks import topdown_2d
 
 #: the evaluation protocols, named after their datasets' ``skeletons`` layouts
 PROTOCOLS = ("posetrack", "sub_jhmdb")
@@ -22,18 +22,8 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "pose_2d_video"
   c.protocol = "posetrack"        # evaluation: posetrack (mAP) | sub_jhmdb (PCK@0.2)
-  c.input_size = (192, 256)       # crop (width, height), as mmpose
-  c.codec = heatmap.default_config()   # targets and decoding: sigma, DARK, UDP
-  c.padding = 1.25                # box -> crop enlargement
-  c.use_target_weight = True      # joints without a label add no loss
-  c.augment = True                # scale / rotation / flip / half-body (training)
-  c.scale_factor = 0.35
-  c.rotation_factor = 45.0
-  c.rotation_prob = 0.6
-  c.flip_prob = 0.5
-  c.half_body_prob = 0.3
-  c.sampler = "pillow"            # crop sampler: pillow (fast) | numpy
-  c.flip_test = True              # average with the mirrored clip's heatmaps
+  # Crops, codec, augmentation, flip test (the same keys as pose_2d).
+  topdown_2d.add_defaults(c)
   # The model's keypoint order: "dataset" (the protocol's own, as every model we
   # train), or "coco" for an official COCO ViTPose evaluated as the per-frame
   # baseline on PoseTrack: COCO's flip pairs, then its eyes turned into PoseTrack's
@@ -64,16 +54,7 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
       errors.append(f"task.{key} = {value!r}: {what}")
 
   check("protocol", cfg.protocol in PROTOCOLS, f"must be one of {PROTOCOLS}")
-  check("input_size", len(cfg.input_size) == 2 and min(cfg.input_size) >= 16
-        and all(s % 16 == 0 for s in cfg.input_size),
-        "must be (width, height), multiples of the 16-pixel patch")
-  errors += heatmap.validate(cfg.codec)
-  check("padding", cfg.padding >= 1, "must be >= 1")
-  for key in ("rotation_prob", "flip_prob", "half_body_prob"):
-    check(key, 0 <= cfg[key] <= 1, "must be a probability in [0, 1]")
-  check("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)")
-  check("rotation_factor", 0 <= cfg.rotation_factor <= 180, "must be in [0, 180]")
-  check("sampler", cfg.sampler in ("pillow", "numpy"), "must be pillow or numpy")
+  errors += topdown_2d.validate(cfg)
   check("model_keypoints", cfg.model_keypoints in MODEL_KEYPOINTS,
         f"must be one of {MODEL_KEYPOINTS}")
   check("model_keypoints", cfg.model_keypoints == "dataset"
