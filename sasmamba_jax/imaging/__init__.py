@@ -12,7 +12,7 @@ from sasmamba_jax.imaging.flip import (flip_heatmaps, flip_images, flip_keypoint
                                        pairs_to_permutation)
 from sasmamba_jax.imaging.geometry import (PIXEL_STD, affine_points, box_to_center_scale,
                                            crop_to_image, get_warp_matrix, invert_affine,
-                                           warp_matrix)
+                                           valid_boxes, warp_matrix)
 from sasmamba_jax.imaging.normalization import (IMAGENET_MEAN, IMAGENET_STD,
                                                 denormalize_images, normalize_images)
 
@@ -20,5 +20,6 @@ __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "PIXEL_STD", "affine_points", "box_to_center_scale",
     "crop_image", "crop_images", "crop_to_image", "denormalize_images", "flip_heatmaps",
     "flip_images", "flip_keypoints", "get_warp_matrix", "invert_affine",
-    "invert_affine_jax", "normalize_images", "pairs_to_permutation", "warp_matrix",
+    "invert_affine_jax", "normalize_images", "pairs_to_permutation", "valid_boxes",
+    "warp_matrix",
 ]

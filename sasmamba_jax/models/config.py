@@ -75,12 +75,13 @@ def conform(section: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return section
   retired = registry.retired_options(name)
   for key, value in section.items():
+    if key == "name" or value is None:
+      continue
     if key in retired and key not in fresh:
       registry.get_config(name, **{key: value})   # raises unless the retired value
       continue
-    if key != "name" and value is not None:
-      with fresh.ignore_type():   # a wrong type is named by validate
-        fresh[key] = value
+    with fresh.ignore_type():   # a wrong type is named by validate
+      fresh[key] = value
   return fresh
 
 

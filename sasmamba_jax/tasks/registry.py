@@ -14,6 +14,8 @@ import ml_collections
 from sasmamba_jax.tasks.base import Task
 from sasmamba_jax.tasks.lifting_3d import config as lifting_3d_config
 from sasmamba_jax.tasks.lifting_3d.task import Lifting3DTask
+from sasmamba_jax.tasks.pose_2d import config as pose_2d_config
+from sasmamba_jax.tasks.pose_2d.task import Pose2DTask
 from sasmamba_jax.tasks.pose_2d_video import config as pose_2d_video_config
 from sasmamba_jax.tasks.pose_2d_video.task import Pose2DVideoTask
 
@@ -44,6 +46,12 @@ _SPECS = [
              lifting_3d_config.validate, default_model="sasmamba",
              default_dataset="h36m/sh_243",
              description="2D keypoint clips -> root-relative 3D pose clips"),
+    TaskSpec("pose_2d", Pose2DTask, pose_2d_config.default_config,
+             pose_2d_config.validate, default_model="vitpose_b",
+             default_dataset="coco/detections",
+             description="person crops -> heatmaps -> COCO keypoints (ViTPose)",
+             validate_run=pose_2d_config.validate_run,
+             base_overrides=pose_2d_config.base_overrides),
     TaskSpec("pose_2d_video", Pose2DVideoTask, pose_2d_video_config.default_config,
              pose_2d_video_config.validate, default_model="glsmamba_b",
              default_dataset="posetrack18/delta2",

@@ -29,16 +29,6 @@ from sasmamba_jax.codecs import HeatmapCodec
 IMAGE_BUCKET = 128
 
 
-def valid_boxes(boxes_xywh: np.ndarray, image_size_wh: tuple[int, int]) -> np.ndarray:
-  """(N,) bool: finite boxes of positive width and height that overlap the image."""
-  boxes = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
-  x, y, w, h = boxes.T
-  width, height = image_size_wh
-  with np.errstate(invalid="ignore"):
-    return (np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0) & (x < width)
-            & (y < height) & (x + w > 0) & (y + h > 0))
-
-
 def _bucket(n: int, most: int) -> int:
   return min(most, 1 << max(0, n - 1).bit_length())
 
@@ -65,7 +55,7 @@ def _check_boxes(boxes: Any, image: np.ndarray, i: int) -> np.ndarray:
   if boxes.ndim != 2 or boxes.shape[1] != 4:
     raise ValueError(f"boxes of image {i} have shape {boxes.shape}; expected (N, 4) as "
                      "(x, y, w, h) in pixels")
-  ok = valid_boxes(boxes, (image.shape[1], image.shape[0]))
+  ok = imaging.valid_boxes(boxes, (image.shape[1], image.shape[0]))
   if not ok.all():
     bad = np.flatnonzero(~ok)
     raise ValueError(

@@ -224,6 +224,11 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
       model = sharding.create_sharded(build, mesh, c.mesh.param_sharding)
       graphdef, rest, variables = split_model(model, c.optimizer.freeze)
   else:
+    name = getattr(getattr(model, "config", None), "name", "")
+    if name and name != c.model.name:
+      raise ValueError(f"the checkpoint holds a {name} but the config names "
+                       f"model.name = {c.model.name!r}: use the config of the "
+                       "checkpoint's architecture")
     graphdef, rest, variables = split_model(model, c.optimizer.freeze)
     variables = sharding.put(variables, sharding.state_shardings(
         variables, mesh, c.mesh.param_sharding))

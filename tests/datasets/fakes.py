@@ -245,3 +245,71 @@ def write_fake_jhmdb(root: pathlib.Path, masks: bool = True) -> None:
       lines = [f"{n}.avi {1 if (i + k) % 2 else 2}" for i, n in enumerate(names)]
       (root / "sub_splits" / f"{action}_test_split{k}.txt").write_text(
           "\n".join(lines) + "\n")
+
+
+def write_fake_coco(root: pathlib.Path, *, train: bool = True,
+                    detections: bool = True) -> dict:
+  """A tiny COCO 2017 release: val2017 (3 images), train2017 (2), person keypoints.
+
+  Val image 1 holds two people, a crowd and a person without labelled keypoints
+  (the last two make no example); image 2 one person whose box runs past the border
+  (clipped); image 3 nobody. With ``detections``, ViTPose's
+  detection file: 4 valid boxes, a non-person, one of zero width, one outside.
+  Returns {"val": annotation dict, "train": ...}.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+
+  def person(ann_id, image_id, box, crowd=0, visible=True):
+    x, y, w, h = box
+    kp = np.stack([rng.uniform(x + 2, x + w - 2, 17), rng.uniform(y + 2, y + h - 2, 17),
+                   np.full(17, 2.0 if visible else 0.0)], -1)
+    if not visible:
+      kp[:] = 0
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": crowd,
+            "bbox": list(map(float, box)), "area": float(w * h),
+            "num_keypoints": 17 if visible else 0,
+            "keypoints": kp.reshape(-1).round(2).tolist()}
+
+  size = (96, 72)
+  layouts = {
+      "val": {1: [person(1, 1, (10, 8, 30, 50)), person(2, 1, (50, 10, 30, 50)),
+                  person(3, 1, (5, 5, 40, 40), crowd=1),
+                  person(4, 1, (60, 30, 20, 30), visible=False)],
+              2: [person(6, 2, (70, 20, 40, 50))], 3: []},
+      "train": {11: [person(11, 11, (10, 10, 40, 50))],
+                12: [person(12, 12, (30, 5, 40, 60)), person(13, 12, (5, 5, 30, 40))]},
+  }
+  out = {}
+  for split, people in layouts.items():
+    if split == "train" and not train:
+      continue
+    images = []
+    for image_id in people:
+      name = f"{image_id:012d}.jpg"
+      _jpeg(root / f"{split}2017" / name, image_id, size)
+      images.append({"id": image_id, "file_name": name, "width": size[0],
+                     "height": size[1]})
+    data = {"images": images,
+            "annotations": [a for anns in people.values() for a in anns],
+            "categories": [{"id": 1, "name": "person",
+                            "keypoints": list(skeletons.COCO.joint_names),
+                            "skeleton": []}]}
+    path = root / "annotations" / f"person_keypoints_{split}2017.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    out[split] = data
+  if detections:
+    path = (root / "person_detection_results"
+            / "COCO_val2017_detections_AP_H_56_person.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([
+        {"image_id": 1, "category_id": 1, "bbox": [10, 8, 30, 50], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [52, 12, 28, 46], "score": 0.8},
+        {"image_id": 1, "category_id": 2, "bbox": [10, 8, 30, 50], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [70, 20, 0, 50], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [70, 20, 26, 50], "score": 0.7},
+        {"image_id": 3, "category_id": 1, "bbox": [200, 20, 30, 50], "score": 0.9},
+        {"image_id": 3, "category_id": 1, "bbox": [30, 10, 30, 50], "score": 0.05},
+    ]))
+  return out

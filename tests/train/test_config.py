@@ -26,7 +26,9 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("synthetic_glsmamba.py", "1frame_smoke"), ("synthetic_vitpose_baseline.py", None),
            ("synthetic_vitpose_baseline.py", "backbone"),
            ("synthetic_vitpose_baseline.py", "smoke"),
-           ("synthetic_vitpose_baseline.py", "backbone_smoke")]
+           ("synthetic_vitpose_baseline.py", "backbone_smoke"),
+           ("coco_vitpose.py", "s"), ("coco_vitpose.py", "b"), ("coco_vitpose.py", "l"),
+           ("coco_vitpose.py", "h")]
 
 
 def load_config(name, arg=None):
@@ -87,7 +89,8 @@ def test_recipes_match_the_reference():
                                       ("mpi_inf_3dhp_sasmamba.py", "30"),
                                       ("posetrack18_glsmamba.py", "l"),
                                       ("sub_jhmdb_glsmamba.py", "4"),
-                                      ("synthetic_glsmamba.py", "big")])
+                                      ("synthetic_glsmamba.py", "big"),
+                                      ("coco_vitpose.py", "g")])
 def test_bad_config_arguments(name, arg):
   with pytest.raises(ValueError, match="takes"):
     load_config(name, arg)
