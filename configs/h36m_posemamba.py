@@ -4,7 +4,7 @@ Run (arg: s, b, l or x; add ",gt" for ground-truth 2D, e.g. ``:b,gt``):
   python -m experiments.prepare_data --dataset=h36m/sh_243 --manual_dir=DIR
   python -m experiments.train --config=configs/h36m_posemamba.py:s --workdir=runs/pm_s
 
-Recipe (REFERENCE section 2, 4): T = 243; AdamW lr 2e-4, weight decay 0.01, lr x0.99
+Recipe (official PoseMamba code; docs/reference.md): T = 243; AdamW lr 2e-4, weight decay 0.01, lr x0.99
 per epoch, 120 epochs, batch 4 as in the released configs; loss MPJPE + 0.5 N-MPJPE
 + 20 velocity + 0.5 L_diff (joint-weighted temporal consistency); flip augmentation
 and flip test; no early stopping.

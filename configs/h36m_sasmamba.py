@@ -4,7 +4,7 @@ Run:
   python -m experiments.prepare_data --dataset=h36m/sh_243 --manual_dir=DIR
   python -m experiments.train --config=configs/h36m_sasmamba.py --workdir=runs/sasmamba
 
-Recipe (REFERENCE section 3-4): dim 64, 5 STE+TTE pairs, T = 243, mlp_ratio 2,
+Recipe (official SasMamba code; docs/reference.md): dim 64, 5 STE+TTE pairs, T = 243, mlp_ratio 2,
 951,351 parameters; AdamW lr 5e-4, weight decay 0.01, batch 16, lr x0.99 per epoch,
 300 epochs with early stopping after 40 evaluations without a better P1; loss
 MPJPE + 0.5 N-MPJPE + 20 velocity; flip augmentation and flip test.

@@ -14,9 +14,9 @@ backbone, cached once per crop (``task.cache_features``), trained for the same s
 batch and schedule as the baseline's head (600 x 16, lr 2e-3), then scored with the
 PoseTrack mAP on the 8 validation videos of ``synthetic_video_pose/delta2``, whose
 frames hide, blur or fade joints that the neighbouring frames show.
-Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba 57.6, GLSMamba on
-one frame ("1frame") 53.6, the per-frame baseline 40.8 (README, video quickstart;
-``sasmamba_jax/tasks/README.md`` says what the gain is made of).
+Expected PoseTrack mAP (Total): the README's video quickstart table (GLSMamba ahead
+of its one-frame version, both ahead of the per-frame baseline;
+``docs/notes/2026-12-02-video-quickstart-gain.md`` says what the gain is made of).
 
 Arg "1frame": the same head built for T = 1 on the centre frame (the paper's
 per-frame ablation: the head's share of the gain without time's), in

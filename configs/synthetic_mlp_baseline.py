@@ -5,9 +5,8 @@ Run:
 
 Martinez et al.'s simple baseline (residual MLP on one frame's 2D joints) trained with
 exactly the steps, batch, optimizer and loss of ``configs/synthetic_sasmamba.py``, so
-the two are comparable. Expected: P1 235.5 mm, P2 164.8 mm after the 400
-steps, clearly behind the quickstart SasMamba (132.9 / 99.0 mm); about 1 minute
-on 2 CPU cores.
+the two are comparable. Expected: the README's quickstart table (clearly behind
+the quickstart SasMamba; about 1 minute on 2 CPU cores).
 """
 
 from configs import synthetic_sasmamba

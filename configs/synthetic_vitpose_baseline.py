@@ -17,9 +17,8 @@ deconvolution; 285,809 parameters) reads 128 x 96 crops (8 x 6 tokens) and gives
 takes the same features, so the two differ only in the head: per frame (this file)
 or over the clip of 5 frames (``synthetic_glsmamba.py``), each 600 steps of 16 at lr
 2e-3 (warmup, cosine), without augmentation (GLSMamba's cache holds plain crops).
-Expected PoseTrack mAP (Total) on the synthetic validation videos (2-core CPU,
-2026-12-02): backbone 41.5 after stage 1, per-frame baseline 40.8 (README, video
-quickstart).
+Expected PoseTrack mAP (Total) on the synthetic validation videos: the README's
+video quickstart table.
 
 Arg "smoke" / "backbone_smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in
 seconds (tests, notebooks); their numbers mean nothing.

@@ -329,8 +329,8 @@ def h36m_to_coco(keypoints: Any) -> np.ndarray:
   return keypoints[..., list(_H36M_FOR_COCO), :].copy()
 
 
-# Joint gathers of the direction-0 scan of PoseMamba and SasMamba (REFERENCE sections
-# 2 and 3): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
+# Joint gathers of the direction-0 scan of PoseMamba and SasMamba (their official
+# ``csms6s.py``; docs/reference.md): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
 # gather is a (J,) index array with ``gathered[..., j, :] = x[..., g[j], :]``.
 
 # PoseMamba's "local limb" gather, as hard-coded for 17 H36M joints by the official code.

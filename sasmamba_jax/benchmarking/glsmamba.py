@@ -47,7 +47,7 @@ from sasmamba_jax.train import optimizers
 from sasmamba_jax.train import sharding
 from sasmamba_jax.train import trainer
 
-# ViTPose backbones (REFERENCE section 8): (width, depth).
+# ViTPose backbones (docs/reference.md, ViTPose): (width, depth).
 VITPOSE = {"vitpose_s": (384, 12), "vitpose_b": (768, 12), "vitpose_l": (1024, 24),
            "vitpose_h": (1280, 32)}
 

@@ -1,7 +1,8 @@
 """PoseTrack multi-person pose mAP exactly as the official ``poseval`` computes it.
 
 poseval (leonid-pishchulin/poseval at 4258a15, ``evaluateAP``), reimplemented from
-its documented rules (REFERENCE section 9, ``../shared/fixtures/posetrack_eval``):
+its documented rules (docs/reference.md, PoseTrack; the tests hold it against
+poseval's own outputs on synthetic files):
 
 1. Ground-truth files are the ``*.json`` of ``gt_dir``; each has a prediction file
    of the same name in ``pred_dir``. PoseTrack18 files (COCO-style ``images`` /

@@ -1,6 +1,6 @@
 """Box, centre/scale and the UDP affine warp of top-down pose estimation (NumPy).
 
-Conventions (ViTPose / mmpose 0.x, REFERENCE section 8): boxes are (x, y, w, h) in
+Conventions (ViTPose / mmpose 0.x; docs/reference.md, ViTPose): boxes are (x, y, w, h) in
 image pixels; a person box becomes a centre (pixels) and a scale in units of
 ``pixel_std = 200`` pixels, with the box grown to the crop's aspect ratio and padded.
 The crop is the UDP ("unbiased data processing") warp, which maps pixel *centres*:

@@ -1,7 +1,7 @@
 """PoseMamba and SasMamba: one spatio-temporal Mamba lifter, two official variants.
 
-Both official models share this layout, key names and forward (REFERENCE sections 2
-and 3); they differ only inside the SSM mixer (``conv_type`` and ``joint_gathers``):
+Both official models share this layout, key names and forward (their official
+``PoseMamba.py`` / ``SasMamba.py``; docs/reference.md); they differ only inside the SSM mixer (``conv_type`` and ``joint_gathers``):
 
   PoseMamba: plain depthwise 3x3 conv, the local-limb gather on direction 0;
   SasMamba:  depthwise deformable conv, the stride-2 and stride-3 gathers.

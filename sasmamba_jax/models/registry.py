@@ -83,7 +83,7 @@ _GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoin
                       dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3))
 
 _SPECS = [
-    # Official SasMamba H36M configuration (REFERENCE section 3).
+    # Official SasMamba H36M configuration (docs/reference.md).
     ModelSpec("sasmamba", _lifter(sasmamba_config, dim=64, depth=5), MambaLifter,
               "SasMamba, official H36M configuration (dim 64, 5 pairs, T 243)",
               loop_free=_lifter_loop_free),
@@ -95,7 +95,7 @@ _SPECS = [
     ModelSpec("sasmamba_l", _lifter(sasmamba_config, dim=128, depth=20), MambaLifter,
               "SasMamba-L (ours): dim 128, 20 pairs",
               loop_free=_lifter_loop_free),
-    # PoseMamba official configs (S, B, L) and the paper's X (REFERENCE section 2).
+    # PoseMamba official configs (S, B, L) and the paper's X (docs/reference.md).
     ModelSpec("posemamba_s", _lifter(posemamba_config, dim=64, depth=10), MambaLifter,
               "PoseMamba-S (dim 64, 10 pairs)",
               loop_free=_lifter_loop_free),
@@ -110,7 +110,7 @@ _SPECS = [
               loop_free=_lifter_loop_free),
     ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
               "Martinez et al. 2017 per-frame residual MLP (width 1024, 2 stages)"),
-    # ViTPose (REFERENCE section 8): official COCO 256 x 192 configs with the classic
+    # ViTPose (docs/reference.md): official COCO 256 x 192 configs with the classic
     # head; drop-path rates of the official training configs.
     ModelSpec("vitpose_s", _lifter(vitpose_config, embed_dim=384, depth=12,
                                    num_heads=12, drop_path_rate=0.1), ViTPose,
@@ -134,7 +134,7 @@ _SPECS = [
                                       deconv_filters=(32, 32), drop_path_rate=0.1),
               ViTPose, "ViTPose test size (width 32, 2 blocks, 2 heads), 64 x 48",
               kind="pose2d"),
-    # GLSMamba (REFERENCE sections 6 and 11; no official code): the head on frozen
+    # GLSMamba (the paper; no official code): the head on frozen
     # ViTPose features. B and H share the head's sizes (ours, models/README.md);
     # they differ in the backbone whose 256-channel features they take.
     ModelSpec("glsmamba_b", _lifter(glsmamba_config, backbone="vitpose_b"), GLSMamba,

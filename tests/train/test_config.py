@@ -59,7 +59,7 @@ def test_recipes_match_the_reference():
   assert mpi.task.constant_confidence and mpi.model.num_frames == 27
   assert load_config("synthetic_mlp_baseline.py").num_epochs == load_config(
       "synthetic_sasmamba.py").num_epochs
-  # GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
+  # GLSMamba (the paper): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs,
   # T = 5, the ViTPose backbone frozen and loaded from an official file.
   for name, arg in (("posetrack18_glsmamba.py", "b"), ("posetrack17_glsmamba.py", "h"),
                     ("posetrack21_glsmamba.py", "b"), ("sub_jhmdb_glsmamba.py", "2")):

@@ -18,7 +18,7 @@ FROZEN_BACKBONE = "^backbone/"
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Defaults: GLSMamba's PoseTrack recipe (REFERENCE sections 6, 8 and 11)."""
+  """Defaults: GLSMamba's PoseTrack recipe (docs/reference.md, GLSMamba)."""
   c = ml_collections.ConfigDict()
   c.name = "pose_2d_video"
   c.protocol = "posetrack"        # evaluation: posetrack (mAP) | sub_jhmdb (PCK@0.2)
@@ -85,7 +85,7 @@ def upgrade(saved: dict[str, Any]) -> dict[str, Any]:
 def base_overrides(c: ml_collections.ConfigDict) -> None:
   """The trainer defaults of this family: the frozen backbone, the paper's recipe.
 
-  GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs.
+  GLSMamba (the paper): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs.
   """
   c.optimizer.freeze = (FROZEN_BACKBONE,)
   c.optimizer.learning_rate = 1e-4
