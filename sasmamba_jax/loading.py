@@ -60,7 +60,8 @@ def load_run(run: sources.RunDirectory, *, latest: bool = False) -> nnx.Module:
   if not run.config_file.is_file():
     raise PretrainedError(f"{run.config_file} is missing: cannot tell which model "
                           f"{run.path} trained")
-  config = config_lib.validate(config_lib.load_saved(run.config_file))
+  # The run's own config (validated when it trained), upgraded to today's keys.
+  config = config_lib.load_saved(run.config_file)
   task = tasks.create(config.task)
   model = task.build_model(config.model, rngs=nnx.Rngs(params=config.seed,
                                                        dropout=config.seed + 1),
