@@ -52,14 +52,22 @@ def shared_fixtures() -> pathlib.Path:
   return SHARED_FIXTURES
 
 
+def vitpose_fixture(shared_fixtures: pathlib.Path, name: str, what: str,
+                    keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+  """The arrays of ``vitpose/<name>.npz`` (``keys`` of them, default all); skips the
+  test when the file is absent."""
+  path = shared_fixtures / "vitpose" / f"{name}.npz"
+  if not path.exists():
+    pytest.skip(f"{path} not found ({what})")
+  with np.load(path) as f:
+    return {k: f[k] for k in (keys or f.files)}
+
+
 @pytest.fixture(scope="session")
 def postprocess(shared_fixtures):
   """ViTPose's official post-processing outputs (warp, flip back, DARK, decoding)."""
-  path = shared_fixtures / "vitpose" / "postprocess.npz"
-  if not path.exists():
-    pytest.skip(f"{path} not found (official ViTPose post-processing outputs)")
-  with np.load(path) as f:
-    return {k: f[k] for k in f.files}
+  return vitpose_fixture(shared_fixtures, "postprocess",
+                         "official ViTPose post-processing outputs")
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,14 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import vitpose_fixture
+
 
 @pytest.fixture(scope="session")
 def vitpose_tiny(shared_fixtures):
-  path = shared_fixtures / "vitpose" / "vitpose_tiny.npz"
-  if not path.exists():
-    pytest.skip(f"{path} not found (official ViTPose outputs)")
-  with np.load(path) as f:
-    return {k: f[k] for k in ("x", "heatmaps", "heatmaps_flip", "heatmaps_fliptest",
-                              "img_uint8")}
+  return vitpose_fixture(shared_fixtures, "vitpose_tiny", "official ViTPose outputs",
+                         ("x", "heatmaps", "heatmaps_flip", "heatmaps_fliptest",
+                          "img_uint8"))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
 from tests.datasets.fakes import write_fake_coco
+from tests.tasks.oracle import HeatmapOracle
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +46,6 @@ def _config(data_dir, **task):
   return c
 
 
-class _Oracle:
-  """A 'model' that returns the batch's target heatmaps (through the flip test)."""
-
-  def __init__(self, permutation):
-    self.permutation, self.batch = permutation, None
-
-  def __call__(self, x, deterministic=None):
-    del deterministic
-    from sasmamba_jax import imaging  # pylint: disable=g-import-not-at-top
-    maps = jnp.asarray(self.batch["heatmaps"])
-    if not np.array_equal(np.asarray(x), np.asarray(self.batch["images"][:, 0])):
-      maps = imaging.flip_heatmaps(maps, self.permutation)   # a mirrored crop
-    return maps
-
-
 @pytest.mark.parametrize("flip_test", [False, True])
 def test_target_heatmaps_score_the_full_coco_ap(coco, flip_test):
   c = config_lib.validate(_config(coco, flip_test=flip_test))
@@ -67,7 +53,7 @@ def test_target_heatmaps_score_the_full_coco_ap(coco, flip_test):
   bound = task.bind(models.create_abstract("vitpose_tiny"))
   (split,) = datasets.config.load_splits(c.dataset, ["val"])
   evaluator = bound.make_evaluator(split)
-  oracle = _Oracle(task.skeleton.flip_permutation)
+  oracle = HeatmapOracle(task.skeleton.flip_permutation)
   keys = tuple(bound.batch_spec(1)) + ("image_id", "box_score")
   for batch in pipeline.make_eval_iterator(
       split.examples, batch_size=2, transforms=bound.eval_transforms(split), keys=keys):

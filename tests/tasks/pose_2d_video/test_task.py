@@ -24,6 +24,7 @@ from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
+from tests.tasks.oracle import HeatmapOracle
 
 
 @pytest.fixture(scope="module")
@@ -93,22 +94,6 @@ def test_heatmap_mse_is_the_weighted_mean_square():
                              0.5 * np.mean((pred - target) ** 2), rtol=1e-6)
 
 
-class _Oracle:
-  """A 'model' that returns the batch's target heatmaps (through any flip)."""
-
-  def __init__(self, task):
-    self.task, self.batch = task, None
-
-  def __call__(self, x, deterministic=None):
-    del deterministic
-    maps = jnp.asarray(self.batch["heatmaps"])
-    flipped = not np.array_equal(np.asarray(x), np.asarray(self.batch["images"][:, 0]))
-    if flipped:  # predict() mirrors the crops; give back the mirrored targets
-      from sasmamba_jax import imaging  # pylint: disable=g-import-not-at-top
-      maps = imaging.flip_heatmaps(maps, self.task.flip_permutation)
-    return maps
-
-
 @pytest.mark.parametrize("flip_test", [False, True])
 def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
   """Targets -> predict (decoding, crop -> image) -> PoseTrack mAP of 100."""
@@ -118,7 +103,7 @@ def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
   (split,) = datasets.config.load_splits(c.dataset, ["val"])
   evaluator = bound.make_evaluator(split)
   assert isinstance(evaluator, evaluation.PoseTrackEvaluator)
-  oracle = _Oracle(task)
+  oracle = HeatmapOracle(task.flip_permutation)
   keys = tuple(bound.batch_spec(1)) + ("image_id",)
   for batch in pipeline.make_eval_iterator(
       split.examples, batch_size=4, transforms=bound.eval_transforms(split), keys=keys):
@@ -143,7 +128,7 @@ def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
     batch = next(iter(pipeline.make_eval_iterator(
         split.examples, batch_size=4, transforms=bound.eval_transforms(split),
         keys=keys)))
-    oracle = _Oracle(task)
+    oracle = HeatmapOracle(task.flip_permutation)
     oracle.batch = batch
     preds[layout] = np.asarray(bound.predict(oracle, {
         k: jnp.asarray(batch[k]) for k in bound.batch_spec(1)}))
