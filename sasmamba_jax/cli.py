@@ -25,6 +25,7 @@ from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 _DEBUG = flags.DEFINE_bool("debug", False, "Show full Python tracebacks of errors.")
 _CONFIG = "config"
@@ -51,7 +52,7 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """``configs/FILE.py[:arg]`` -> its ``get_config(arg)``, read as ``--config=`` reads
   it (``config_flags``), unlocked."""
   _check_config_file(spec)
-  config = config_flags.ConfigFileFlagParser(_CONFIG, lock_config=False).parse(spec)
+  config = ConfigFileFlagParser(_CONFIG, lock_config=False).parse(spec)
   if not isinstance(config, ml_collections.ConfigDict):
     raise UsageError(f"{spec}: get_config() must return an ml_collections.ConfigDict")
   return config

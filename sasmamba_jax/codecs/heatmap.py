@@ -136,7 +136,10 @@ class HeatmapCodec:
     weight = np.where(inside, visible, 0.0).astype(np.float32)
     # The official array g has ceil(size) entries, index i at pixel ul + i, and is
     # centred at size // 2 (+ mu - mu_int with UDP).
-    offset = ul + size // 2 + (mu - mu_int if self.udp else 0.0)   # centre, pixels
+    if self.udp:   # (summed in this order: the float64 targets stay bit-identical)
+      offset = ul + size // 2 + mu - mu_int                   # Gaussian centre, pixels
+    else:
+      offset = ul + size // 2
     n = np.ceil(size)
 
     def axis(length, a):
