@@ -1,47 +1,37 @@
-"""ViTPose-B / H on COCO val2017: the official test protocol (REFERENCE section 8).
+"""ViTPose-S/B/L/H on COCO: evaluate the official checkpoints, or train (arg: s, b, l, h).
 
-Run (arg: b or h; also s or l), with the COCO files you bring under data/coco/
-(the defaults below; sasmamba_jax/topdown/README.md says where to get them):
-  python -m experiments.evaluate_coco --config=configs/coco_vitpose.py:b \\
-      --config.checkpoint=vitpose_base_coco_256x192.pth
-  # files elsewhere:        --config.data.annotation_file=... --config.data.image_dir=...
-  # ground-truth boxes:     --config.data.person_boxes=gt
-  # the first 100 images:   --config.max_images=100
-  # metrics / keypoints:    --config.output=metrics.json --config.results_file=kp.json
+Run, with the COCO 2017 files you bring (sasmamba_jax/datasets/README.md says which):
+  python -m experiments.prepare_data --dataset=coco/detections --manual_dir=data/coco
+  python -m experiments.evaluate --config=configs/coco_vitpose.py:b \\
+      --checkpoint=vitpose_base_coco_256x192.pth
+  # ground-truth boxes:     --config.dataset.name=coco/gt
+  # the first 200 boxes:    --config.dataset.eval_split='val[:200]'
+  python -m experiments.train --config=configs/coco_vitpose.py:b \\
+      --workdir=runs/coco_vitpose_b                # + --config.task.init_checkpoint=...
 
-Protocol: 256 x 192 UDP crops of boxes padded 1.25x, flip test, UDP DARK decoding
-(kernel 11), rescoring (box score x mean keypoint score above 0.2), OKS-NMS at 0.9,
-pycocotools COCOeval. Expected AP (official ViTPose README, detected boxes of the
-56 AP person detector): B 75.8, H 79.1 (S 73.8, L 78.3). Not measured here yet.
+Protocol (the official ViTPose COCO configs): 256 x 192 UDP crops of the person
+detector's boxes padded 1.25x, flip test, UDP + DARK decoding (kernel 11), rescoring
+(box score x mean keypoint score above 0.2), OKS-NMS at 0.9, pycocotools COCOeval.
+Training: ViTPose-B's recipe (tasks/pose_2d/config.py): AdamW 5e-4, weight decay 0.1,
+layer-wise decay 0.75, x0.1 at epochs 170 and 200 of 210, batch 512, random scale,
+rotation, flip and half-body. Expected val AP (official ViTPose README, detected
+boxes of the 56 AP person detector): B 75.8, H 79.1 (S 73.8, L 78.3). Not measured
+here: the COCO files and a GPU were not available.
 """
 
-import ml_collections
+from sasmamba_jax.train.config import base_config
 
 VARIANTS = ("s", "b", "l", "h")
+EXPECTED = {"s": 73.8, "b": 75.8, "l": 78.3, "h": 79.1}
 
 
 def get_config(arg: str = "b"):
   if arg not in VARIANTS:
     raise ValueError(f"configs/coco_vitpose.py takes one of {VARIANTS}, got {arg!r}")
-  c = ml_collections.ConfigDict()
-  c.model = f"vitpose_{arg}"
-  c.checkpoint = ""             # official .pth, mmpose 1.x .pth or HF safetensors folder
-  c.dtype = "float32"           # or "bfloat16"
-  c.num_heads = 0               # 0: from the width (released sizes); else pass it
-  c.data = ml_collections.ConfigDict()
-  c.data.annotation_file = "data/coco/annotations/person_keypoints_val2017.json"
-  c.data.image_dir = "data/coco/val2017"
-  c.data.person_boxes = ("data/coco/person_detection_results/"
-                         "COCO_val2017_detections_AP_H_56_person.json")  # or "gt"
-  c.data.det_bbox_thr = 0.0
-  c.input_size = (192, 256)     # crop (width, height)
-  c.flip = True
-  c.batch_size = 32             # crops per model call
-  c.images_per_step = 32
-  c.max_images = 0              # 0: all 5000 images
-  c.use_nms = True
-  c.oks_thr = 0.9
-  c.vis_thr = 0.2
-  c.results_file = ""           # COCO results JSON of the kept people
-  c.output = ""                 # the metrics as JSON
+  c = base_config("pose_2d", model=f"vitpose_{arg}")
+  c.dataset.name = "coco/detections"
+  c.task.flip_test = True
+  c.eval_every_epochs = 10
+  c.log_every_steps = 100
+  c.early_stop_patience = 0
   return c

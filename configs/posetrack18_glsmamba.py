@@ -1,4 +1,4 @@
-"""GLSMamba on PoseTrack2018: the paper's recipe (REFERENCE sections 6 and 11).
+"""GLSMamba on PoseTrack2018: the paper's recipe (docs/reference.md, GLSMamba).
 
 Run (arg: b or h, the ViTPose backbone), after preparing the data with the files you
 bring (sasmamba_jax/datasets/README.md) and downloading the official COCO ViTPose

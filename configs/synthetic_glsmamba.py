@@ -14,9 +14,9 @@ backbone, cached once per crop (``task.cache_features``), trained for the same s
 batch and schedule as the baseline's head (600 x 16, lr 2e-3), then scored with the
 PoseTrack mAP on the 8 validation videos of ``synthetic_video_pose/delta2``, whose
 frames hide, blur or fade joints that the neighbouring frames show.
-Expected PoseTrack mAP (Total), 2-core CPU, 2026-12-02: GLSMamba 57.6, GLSMamba on
-one frame ("1frame") 53.6, the per-frame baseline 40.8 (README, video quickstart;
-``sasmamba_jax/tasks/README.md`` says what the gain is made of).
+Expected PoseTrack mAP (Total): the README's video quickstart table (GLSMamba ahead
+of its one-frame version, both ahead of the per-frame baseline;
+``docs/notes/2026-12-02-video-quickstart-gain.md`` says what the gain is made of).
 
 Arg "1frame": the same head built for T = 1 on the centre frame (the paper's
 per-frame ablation: the head's share of the gain without time's), in
@@ -36,25 +36,24 @@ def get_config(arg: str = ""):
   if arg not in ARGS:
     raise ValueError(f"configs/synthetic_glsmamba.py takes one of {ARGS}, got {arg!r}")
   smoke = arg.endswith("smoke")
-  c = base_config("pose_2d_video")
+  c = base_config("pose_2d_video", model="glsmamba_tiny")
   per_frame.dataset(c, smoke)
   per_frame.vitpose_kwargs(c, smoke)
   c.task.backbone.checkpoint = ("runs/video_smoke/backbone/model" if smoke
                                 else "runs/video/backbone/model")
   c.task.cache_features = True
   c.task.flip_test = False          # cached features are of the unflipped crops
-  c.model.name = "glsmamba_tiny"
   # "1frame": the same head on the centre frame alone (the paper's T = 1 ablation).
-  c.model.kwargs.num_frames = 1 if arg.startswith("1frame") else 3 if smoke else 5
-  c.model.kwargs.dim = 32
-  c.model.kwargs.d_state = 8
-  c.model.kwargs.num_gsm = 1
-  c.model.kwargs.num_lrm = 1
-  c.model.kwargs.window = (4, 3)
+  c.model.num_frames = 1 if arg.startswith("1frame") else 3 if smoke else 5
+  c.model.dim = 32
+  c.model.d_state = 8
+  c.model.num_gsm = 1
+  c.model.num_lrm = 1
+  c.model.window = (4, 3)
   # The time-wise routes only, merged without STMM: the paper's ablation knobs,
   # chosen for the CPU budget (the six routes with STMM cost 5x more per step).
-  c.model.kwargs.routes = ("time",)
-  c.model.kwargs.stmm = False
+  c.model.routes = ("time",)
+  c.model.stmm = False
   c.optimizer.learning_rate = 2e-3
   per_frame.schedule(c, smoke, 600, 16)
   return c

@@ -6,12 +6,9 @@ Run (what ``make train`` does; the dataset builds itself first, in under a minut
 A 2-pair SasMamba (dim 16, T = 27, 60,555 parameters) trained with the official loss
 for 400 steps of batch 16 (0.85 epoch of ``synthetic_motion/clips_27``), then
 evaluated with the H36M protocol and flip test on the 1,008 test clips.
-Expected: P1 132.9 mm, P2 99.0 mm, against 235.5 / 164.8 mm for
+Expected: the P1 / P2 and wall time of the README's quickstart table (measured on
+an idle 2-core CPU from a fresh clone), well ahead of
 ``configs/synthetic_mlp_baseline.py`` (a per-frame MLP given the same steps).
-Measured 2026-12-02 on an idle 2-core CPU machine: 9.8 min for ``make train`` from a
-fresh clone (venv from the pip cache and dataset build included), with the
-deformable convolution's one-gather path (13.7 min and P1 133.3 before it: the
-numbers move with the order of float32 sums).
 
 Arg "smoke" (``configs/synthetic_sasmamba.py:smoke``, the notebooks' smoke mode): the
 same pipeline shrunk to seconds of work, on ``synthetic_motion/tiny`` with one pair
@@ -29,10 +26,10 @@ def get_config(arg: str = ""):
   c.dataset.name = "synthetic_motion/clips_27"
   c.dataset.prepare_if_missing = True
   c.model.name = "sasmamba"
-  c.model.kwargs.num_frames = 27
-  c.model.kwargs.dim = 16
-  c.model.kwargs.depth = 2
-  c.model.kwargs.drop_path_rate = 0.0
+  c.model.num_frames = 27
+  c.model.dim = 16
+  c.model.depth = 2
+  c.model.drop_path_rate = 0.0
   c.optimizer.learning_rate = 2e-3
   c.optimizer.lr_decay_per_epoch = 0.9
   c.batch_size = 16
@@ -44,7 +41,7 @@ def get_config(arg: str = ""):
   c.early_stop_patience = 0
   if arg == "smoke":
     c.dataset.name = "synthetic_motion/tiny"
-    c.model.kwargs.depth = 1
+    c.model.depth = 1
     c.batch_size = 8
     c.eval_batch_size = 16
     c.max_steps = 4

@@ -17,9 +17,8 @@ deconvolution; 285,809 parameters) reads 128 x 96 crops (8 x 6 tokens) and gives
 takes the same features, so the two differ only in the head: per frame (this file)
 or over the clip of 5 frames (``synthetic_glsmamba.py``), each 600 steps of 16 at lr
 2e-3 (warmup, cosine), without augmentation (GLSMamba's cache holds plain crops).
-Expected PoseTrack mAP (Total) on the synthetic validation videos (2-core CPU,
-2026-12-02): backbone 41.5 after stage 1, per-frame baseline 40.8 (README, video
-quickstart).
+Expected PoseTrack mAP (Total) on the synthetic validation videos: the README's
+video quickstart table.
 
 Arg "smoke" / "backbone_smoke": the same on ``synthetic_video_pose/tiny`` (T = 3) in
 seconds (tests, notebooks); their numbers mean nothing.
@@ -34,8 +33,8 @@ def vitpose_kwargs(c, smoke: bool) -> None:
   """The quickstart's crops (shared with configs/synthetic_glsmamba.py)."""
   # (width, height): 8 x 6 tokens (smoke: 4 x 3, the test size of vitpose_tiny).
   c.task.input_size = (48, 64) if smoke else (96, 128)
-  c.task.sigma = 1.0                # targets as sharp as 16 x 12 heatmaps allow
-  c.task.dark_kernel = 3            # the DARK blur must fit 16 x 12 heatmaps
+  c.task.codec.sigma = 1.0          # targets as sharp as 16 x 12 heatmaps allow
+  c.task.codec.dark_kernel = 3      # the DARK blur must fit 16 x 12 heatmaps
   c.task.backbone.name = "vitpose_tiny"
 
 
@@ -70,21 +69,20 @@ def get_config(arg: str = ""):
     raise ValueError(f"configs/synthetic_vitpose_baseline.py takes one of {ARGS}, "
                      f"got {arg!r}")
   smoke = arg.endswith("smoke")
-  c = base_config("pose_2d_video")
+  c = base_config("pose_2d_video", model="vitpose_tiny")
   dataset(c, smoke)
   vitpose_kwargs(c, smoke)
-  c.model.name = "vitpose_tiny"
   if arg.startswith("backbone"):
     # Stage 1: the whole ViTPose on single frames, from scratch.
     c.optimizer.freeze = ()
     c.optimizer.learning_rate = 2e-3
     c.task.augment = False          # 600 steps: augmentation costs more than it gives
-    c.model.kwargs.drop_path_rate = 0.0
+    c.model.drop_path_rate = 0.0
     if not smoke:
-      c.model.kwargs.embed_dim = 64
-      c.model.kwargs.depth = 4
-      c.model.kwargs.num_heads = 4
-      c.model.kwargs.deconv_filters = (32,)
+      c.model.embed_dim = 64
+      c.model.depth = 4
+      c.model.num_heads = 4
+      c.model.deconv_filters = (32,)
     schedule(c, smoke, 600, 32)
   else:
     # The per-frame baseline: the frozen backbone and its own head, trained on.

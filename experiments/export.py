@@ -1,4 +1,4 @@
-"""Exports a model directory for downstream JAX projects (see sasmamba_jax/export.py).
+"""Exports a model directory for downstream JAX projects (sasmamba_jax.save_pretrained).
 
   python -m experiments.export --checkpoint=runs/quickstart --output=exports/quickstart
   python -m experiments.export --checkpoint=runs/sas --latest --output=exports/sas_last
@@ -6,7 +6,7 @@
       --output=exports/posemamba_s
 
 The directory holds config.json, model.safetensors, forward.jaxexport and a model card
-(README.md); load it with sasmamba_jax.load_pretrained(DIR), or with plain JAX.
+(README.md); load it with sasmamba_jax.load(DIR), or with plain JAX.
 """
 
 import json
@@ -15,7 +15,8 @@ import pathlib
 from absl import flags
 
 from sasmamba_jax import cli
-from sasmamba_jax import export
+from sasmamba_jax import loading
+from sasmamba_jax.checkpoints import sources
 
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "A workdir of experiments.train, a model directory, or an "
@@ -41,13 +42,13 @@ def _run_record(run: pathlib.Path, latest: bool):
 def main(argv):
   cli.reject_extra_args(argv)
   checkpoint = pathlib.Path(_CHECKPOINT.value)
-  model = export.load_pretrained(checkpoint, latest=_LATEST.value)
-  if (checkpoint / "checkpoints").is_dir() or (checkpoint / "best").is_dir():
+  model = loading.load(checkpoint, latest=_LATEST.value)
+  if sources.is_run_dir(checkpoint):
     source, metrics = _run_record(checkpoint, _LATEST.value)
   else:
     source, metrics = {"checkpoint": str(checkpoint)}, None
-  out = export.save_pretrained(model, _OUTPUT.value, metrics=metrics, source=source)
-  print(f"exported {export.registry_name(model)} to {out}")
+  out = loading.save_pretrained(model, _OUTPUT.value, metrics=metrics, source=source)
+  print(f"exported {model.config.name or type(model).__name__} to {out}")
 
 
 if __name__ == "__main__":

@@ -106,11 +106,11 @@ def main(argv):
       raise cli.UsageError("--video needs --boxes (person detections) and --pose2d "
                            "(a ViTPose checkpoint)")
     from sasmamba_jax.inference import video  # pylint: disable=g-import-not-at-top
-    from sasmamba_jax import export  # pylint: disable=g-import-not-at-top
+    from sasmamba_jax import loading  # pylint: disable=g-import-not-at-top
     frames = video.read_frames(_VIDEO.value)
     boxes = video.read_boxes(_BOXES.value, frames,
                              score_threshold=_BOX_SCORE.value)
-    pose2d = export.load_pretrained(_POSE2D.value)
+    pose2d = loading.load(_POSE2D.value)
     detections = video.detect_2d(pose2d, frames, boxes)
     if _FPS.value is None and frames.fps is None:
       print("frame rate unknown: rendering at 25 fps (--fps to set it)")

@@ -4,6 +4,7 @@
   python -m experiments.plan_memory --config=configs/h36m_posemamba.py:l \\
       --device=h100x8,v5e:2x4 --param_sharding=replicated,fsdp
   python -m experiments.plan_memory --table      # every recipe config, every device
+  python -m experiments.plan_memory --table --resume   # go on after an interruption
 
 Prints, per device, the compiled step's memory per device at the config's batch
 size and the largest batch that fits (80 GB per H100, 16 GB per v5e chip; change
@@ -12,7 +13,11 @@ saves. Needs the compiler plugins: pip install -e '.[aot]' (sasmamba_jax/aot).
 --table writes benchmarks/results/plan_memory.json.
 """
 
+import json
+import pathlib
+
 from absl import flags
+from ml_collections import config_flags
 
 from sasmamba_jax import cli
 from sasmamba_jax.aot import plan_table
@@ -30,6 +35,8 @@ _MAX_BATCH = flags.DEFINE_integer("max_batch", 1 << 16,
                                   "Search no global batch above this.")
 _TABLE = flags.DEFINE_bool("table", False, "Plan every recipe config on every device "
                            "and write benchmarks/results/plan_memory.json.")
+_RESUME = flags.DEFINE_bool("resume", False, "With --table: keep the configs already "
+                            "in the results file and plan the others.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", "benchmarks/results",
                                    "Where --table writes its JSON.")
 
@@ -37,15 +44,22 @@ _RESULTS_DIR = flags.DEFINE_string("results_dir", "benchmarks/results",
 def main(argv):
   cli.reject_extra_args(argv)
   if _TABLE.value:
-    payload = plan_table.run_table(cli.load_config_file, log=print)
-    path = plan_table.save(payload, _RESULTS_DIR.value)
+    done = []
+    previous = pathlib.Path(_RESULTS_DIR.value) / "plan_memory.json"
+    if _RESUME.value and previous.is_file():
+      done = json.loads(previous.read_text())["rows"]
+    save = lambda payload: plan_table.save(payload, _RESULTS_DIR.value)
+    payload = plan_table.run_table(cli.load_config_file, log=print, done=done,
+                                   save=save)
+    path = save(payload)
     print(plan_table.markdown(payload))
     print(f"saved {path}")
     return
-  if not _CONFIG.given:
+  if _CONFIG.value is None:
     raise cli.UsageError("give --config=configs/FILE.py[:arg] (or --table)")
   budget = int(_BUDGET_GB.value * 1e9) if _BUDGET_GB.value else None
-  rows = plan_table.plan_config(_CONFIG.value, flags.FLAGS.config, _DEVICE.value,
+  spec = config_flags.get_config_filename(flags.FLAGS["config"])
+  rows = plan_table.plan_config(_CONFIG.value, spec, _DEVICE.value,
                                 shardings=_PARAM_SHARDING.value, budget_bytes=budget,
                                 max_batch=_MAX_BATCH.value, log=print)
   print(plan_table.markdown({"rows": rows}))

@@ -17,7 +17,8 @@ from sasmamba_jax import datasets
 _DATASET = flags.DEFINE_string("dataset", None, "NAME/CONFIG, e.g. h36m/sh_243.")
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Folder with the downloaded files (h36m, mpi_inf_3dhp, "
-    "posetrack17/18/21: the release root, sub_jhmdb: the JHMDB root).")
+    "posetrack17/18/21: the release root, sub_jhmdb: the JHMDB root, coco: the "
+    "COCO 2017 root).")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Where built datasets go (default ~/tensorflow_datasets).")
 _LIST = flags.DEFINE_bool("list", False, "List the dataset names and exit.")

@@ -28,7 +28,7 @@ from absl import flags
 from configs import synthetic_glsmamba
 from configs import synthetic_vitpose_baseline
 from sasmamba_jax import cli
-from sasmamba_jax import export
+from sasmamba_jax import loading
 from sasmamba_jax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/video", "Folder of the three runs.")
@@ -51,7 +51,7 @@ def run(workdir: str | pathlib.Path, *, smoke: bool = False, data_dir: str = "",
   train.train_and_evaluate(
       prepare(synthetic_vitpose_baseline.get_config("backbone" + suffix)), backbone_dir)
   if not model_dir.is_dir():
-    export.save_pretrained(export.load_pretrained(backbone_dir), model_dir,
+    loading.save_pretrained(loading.load(backbone_dir), model_dir,
                            source={"checkpoint": str(backbone_dir)})
   results = {}
   for name, module, arg, folder in (

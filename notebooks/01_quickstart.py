@@ -68,7 +68,8 @@ from sasmamba_jax import cli, datasets, evaluation, inference, skeletons, train,
 CONFIG = "configs/synthetic_sasmamba.py" + (":smoke" if SMOKE else "")
 WORKDIR = pathlib.Path("runs/quickstart_smoke" if SMOKE else "runs/quickstart")
 config = cli.load_config_file(CONFIG)
-print(f"model {config.model.name} {dict(config.model.kwargs)}")
+options = {k: v for k, v in config.model.items() if k != "name" and v is not None}
+print(f"model {config.model.name} {options}")   # unset options: the model's defaults
 print(f"data {config.dataset.name}, batch {config.batch_size}, "
       f"{config.max_steps} steps, learning rate {config.optimizer.learning_rate}")
 

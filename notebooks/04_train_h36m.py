@@ -121,7 +121,8 @@ config.dataset.data_dir = str(DATA_DIR)
 config.dataset.manual_dir = str(MANUAL_DIR)
 if jax.default_backend() == "tpu":
   config.compute_dtype = "bfloat16"
-print(f"model {config.model.name} {dict(config.model.kwargs)}; {config.num_epochs} "
+options = {k: v for k, v in config.model.items() if k != "name" and v is not None}
+print(f"model {config.model.name} {options}; {config.num_epochs} "
       f"epochs of batch {config.batch_size} over {jax.device_count()} device(s); "
       f"lr {config.optimizer.learning_rate}; loss {dict(config.task.loss)}")
 

@@ -54,11 +54,13 @@ import json
 
 from IPython.display import Image as ShowImage, Markdown, display
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw
 
 from experiments import video_quickstart
-from sasmamba_jax import cli, datasets, export, imaging, topdown
+from sasmamba_jax import cli, datasets, imaging, loading
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
 
 # %% [markdown]
@@ -89,26 +91,26 @@ print(f"GLSMamba - per-frame baseline: {comparison['gain_total_map']:+.1f} mAP, 
 # %% [markdown]
 # ## Heatmaps and keypoints on a validation frame
 #
-# `export.load_pretrained` loads the GLSMamba run (its frozen ViTPose included);
+# `loading.load` reads the GLSMamba run (its frozen ViTPose included);
 # the model takes a clip of T normalised crops of one person and returns the
-# heatmaps of the centre frame. `topdown.decode_heatmaps` turns them into image
-# pixels (UDP + DARK), as the evaluation does.
+# heatmaps of the centre frame. The run's heatmap codec (`task.codec`) crops the
+# clip and turns the heatmaps into image pixels (UDP + DARK), as the evaluation does.
 
 # %%
 config = json.loads((WORKDIR / "config.json").read_text())
-model = export.load_pretrained(WORKDIR)
+model = loading.load(WORKDIR)
 source = datasets.load(config["dataset"]["name"], config["dataset"]["eval_split"])
 width, height = config["task"]["input_size"]
 hw = model.backbone.config.heatmap_size((height, width))
-crop = video_transforms.TopDownClip(
-    (width, height), heatmap_size=hw[::-1], sigma=config["task"]["sigma"])
+codec = HeatmapCodec.from_config(ml_collections.ConfigDict(config["task"]["codec"]),
+                                 (width, height), hw[::-1])
+crop = video_transforms.TopDownClip(codec)
 example = dict(source[len(source) // 2])
 example["video_id"] = example["video_id"].decode()
 clip = crop.map(example)
 heatmaps = np.asarray(model(jnp.asarray(clip["images"][None])))[0]   # (h, w, K)
-keypoints, scores = topdown.decode_heatmaps(
-    heatmaps[None], clip["center"][None], clip["scale"][None],
-    dark_kernel=config["task"]["dark_kernel"] or None)
+keypoints, scores = codec.decode(heatmaps[None], clip["center"][None],
+                                 clip["scale"][None])
 keypoints, scores = np.asarray(keypoints)[0], np.asarray(scores)[0]
 
 frames = video_transforms.decode_frames(example)          # (T, H, W, 3) uint8

@@ -1,8 +1,11 @@
 """Joint layouts: names, kinematic parents, left/right flip pairs, and converters.
 
-A leaf module: datasets, models and evaluation all use it, it imports none of them.
-Arrays are channels-last, ``(..., J, C)``; flipping negates channel 0 (x) and swaps
-left/right joints, and works on NumPy and JAX arrays alike.
+One ``Skeleton`` per layout a dataset or model speaks (H36M, MPI-INF-3DHP, COCO,
+PoseTrack, Sub-JHMDB): every flip permutation, upper-body list and joint mapping of
+the package comes from here. A leaf module: datasets, models, tasks and evaluation
+all use it, it imports none of them. Arrays are channels-last, ``(..., J, C)``;
+flipping negates channel 0 (x) and swaps left/right joints, and works on NumPy and
+JAX arrays alike.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -24,6 +28,8 @@ class Skeleton:
     left: joints on the subject's left side, paired index by index with ``right``.
     right: the mirrored joints of ``left``.
     root: index of the root joint (pelvis where the layout has one).
+    upper_body: the joints of the upper body (the half-body augmentation of
+      top-down 2D training picks the upper or the lower part); () where unused.
   """
 
   name: str
@@ -32,6 +38,7 @@ class Skeleton:
   left: tuple[int, ...]
   right: tuple[int, ...]
   root: int
+  upper_body: tuple[int, ...] = ()
 
   def __post_init__(self):
     j = len(self.joint_names)
@@ -42,6 +49,8 @@ class Skeleton:
     used = list(self.left) + list(self.right)
     if len(set(used)) != len(used) or not all(0 <= i < j for i in used):
       raise ValueError(f"{self.name}: flip pairs must be distinct joints in [0, {j})")
+    if not all(0 <= i < j for i in self.upper_body):
+      raise ValueError(f"{self.name}: upper_body joints must be in [0, {j})")
 
   @property
   def num_joints(self) -> int:
@@ -54,6 +63,11 @@ class Skeleton:
     perm[list(self.left)] = self.right
     perm[list(self.right)] = self.left
     return perm
+
+  @property
+  def flip_pairs(self) -> tuple[tuple[int, int], ...]:
+    """((left, right), ...): the mirrored joint pairs."""
+    return tuple(zip(self.left, self.right))
 
   def index(self, joint_name: str) -> int:
     try:
@@ -99,9 +113,40 @@ COCO = Skeleton(
     left=(1, 3, 5, 7, 9, 11, 13, 15),
     right=(2, 4, 6, 8, 10, 12, 14, 16),
     root=0,
+    upper_body=tuple(range(11)),   # nose .. wrists (mmpose's COCO upper_body_ids)
 )
 
-_REGISTRY = {s.name: s for s in (H36M, MPI_INF_3DHP, COCO)}
+# PoseTrack18's 17 slots: COCO's order, with its eyes' slots holding head_bottom (the
+# upper neck) and head_top. PoseTrack17's poseval joints are read into these slots.
+POSETRACK = Skeleton(
+    name="posetrack",
+    joint_names=("nose", "head_bottom", "head_top", "left_ear", "right_ear",
+                 "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                 "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                 "right_knee", "left_ankle", "right_ankle"),
+    # Hangs from the nose, as COCO; the shoulders from head_bottom (the neck).
+    parents=(-1, 0, 1, 0, 0, 1, 1, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
+    left=(3, 5, 7, 9, 11, 13, 15),
+    right=(4, 6, 8, 10, 12, 14, 16),
+    root=0,
+    upper_body=tuple(range(11)),   # nose .. wrists
+)
+
+# JHMDB's 15 puppet joints (``joint_positions.mat``'s order).
+SUB_JHMDB = Skeleton(
+    name="sub_jhmdb",
+    joint_names=("neck", "belly", "head", "right_shoulder", "left_shoulder",
+                 "right_hip", "left_hip", "right_elbow", "left_elbow", "right_knee",
+                 "left_knee", "right_wrist", "left_wrist", "right_ankle",
+                 "left_ankle"),
+    parents=(1, -1, 0, 0, 0, 1, 1, 3, 4, 5, 6, 7, 8, 9, 10),
+    left=(4, 6, 8, 10, 12, 14),
+    right=(3, 5, 7, 9, 11, 13),
+    root=1,
+    upper_body=(0, 1, 2, 3, 4, 7, 8, 11, 12),
+)
+
+_REGISTRY = {s.name: s for s in (H36M, MPI_INF_3DHP, COCO, POSETRACK, SUB_JHMDB)}
 NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
 
 
@@ -230,6 +275,36 @@ def coco_to_h36m(keypoints: np.ndarray) -> np.ndarray:
 
 
 
+def coco_to_posetrack(keypoints: Any) -> Any:
+  """(..., 17, 3) COCO keypoints (x, y, score) -> PoseTrack's 17 slots.
+
+  The slots agree except 1 and 2: COCO's left / right eye, PoseTrack's head_bottom
+  (upper neck) and head_top. A COCO model has neither, so they are estimated (our
+  choice: the GLSMamba paper's per-frame baseline needs some mapping and names
+  none): head_bottom 40 % of the way from the nose to the shoulders' midpoint
+  (about the chin), head_top as far above the eyes' midpoint as head_bottom is
+  below it (the eyes sit half way up the head); each scored by the mean score of
+  the points it comes from. The other slots are the model's own, so only the Head
+  group's AP rests on this estimate. NumPy in, NumPy out; JAX arrays (traced too)
+  give JAX arrays.
+  """
+  _check_joints(keypoints, COCO, "coco_to_posetrack")
+  if keypoints.shape[-1] != 3:
+    raise ValueError("coco_to_posetrack: expected (..., 17, 3) keypoints (x, y, "
+                     f"score), got shape {keypoints.shape}")
+  xp = np if isinstance(keypoints, np.ndarray) else jnp
+  k = xp.asarray(keypoints)
+  nose, neck = k[..., 0, :], k[..., 5:7, :].mean(axis=-2)
+  eye_mid = k[..., 1:3, :].mean(axis=-2)
+  bottom_xy = nose[..., :2] + 0.4 * (neck[..., :2] - nose[..., :2])
+  bottom_score = (nose[..., 2:] + 2 * neck[..., 2:]) / 3
+  top_xy = 2 * eye_mid[..., :2] - bottom_xy
+  top_score = (2 * eye_mid[..., 2:] + bottom_score) / 3
+  head = xp.stack([xp.concatenate([bottom_xy, bottom_score], axis=-1),
+                   xp.concatenate([top_xy, top_score], axis=-1)], axis=-2)
+  return xp.concatenate([k[..., :1, :], head.astype(k.dtype), k[..., 3:, :]], axis=-2)
+
+
 # COCO-17 joint -> the H36M-17 joint it is taken from (eyes and ears: the head).
 _H36M_FOR_COCO = (9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3)
 
@@ -254,8 +329,8 @@ def h36m_to_coco(keypoints: Any) -> np.ndarray:
   return keypoints[..., list(_H36M_FOR_COCO), :].copy()
 
 
-# Joint gathers of the direction-0 scan of PoseMamba and SasMamba (REFERENCE sections
-# 2 and 3): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
+# Joint gathers of the direction-0 scan of PoseMamba and SasMamba (their official
+# ``csms6s.py``; docs/reference.md): direction 0 scans ``x + sum_g x[..., g, :]`` over the (T, J) grid, so each
 # gather is a (J,) index array with ``gathered[..., j, :] = x[..., g[j], :]``.
 
 # PoseMamba's "local limb" gather, as hard-coded for 17 H36M joints by the official code.

@@ -21,6 +21,7 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -49,6 +50,24 @@ def shared_fixtures() -> pathlib.Path:
         f"reference fixtures not found at {SHARED_FIXTURES}: they come from the "
         "official PyTorch code and ship beside the development checkout only")
   return SHARED_FIXTURES
+
+
+def vitpose_fixture(shared_fixtures: pathlib.Path, name: str, what: str,
+                    keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+  """The arrays of ``vitpose/<name>.npz`` (``keys`` of them, default all); skips the
+  test when the file is absent."""
+  path = shared_fixtures / "vitpose" / f"{name}.npz"
+  if not path.exists():
+    pytest.skip(f"{path} not found ({what})")
+  with np.load(path) as f:
+    return {k: f[k] for k in (keys or f.files)}
+
+
+@pytest.fixture(scope="session")
+def postprocess(shared_fixtures):
+  """ViTPose's official post-processing outputs (warp, flip back, DARK, decoding)."""
+  return vitpose_fixture(shared_fixtures, "postprocess",
+                         "official ViTPose post-processing outputs")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,9 @@ import pathlib
 import subprocess
 import sys
 
+from absl import flags
 import ml_collections
+from ml_collections import config_flags
 import pytest
 
 from sasmamba_jax import cli
@@ -31,25 +33,41 @@ def _one_error_line(result):
   return errors[0]
 
 
-def test_overrides_parse_types_tuples_and_new_model_options():
-  cfg = load_config("synthetic_sasmamba.py")
-  cli.apply_overrides(cfg, ["batch_size=8", "optimizer.learning_rate=1",
-                            "task.flip_test=false", "optimizer.freeze=('a', 'b')",
-                            "optimizer.step_epochs=6", "model.kwargs.remat=True",
-                            "model.kwargs.impl=chunked", "dataset.name=h36m/sh_27"])
+def _parse(*overrides):
+  """configs/synthetic_sasmamba.py with ``--config.KEY=VALUE`` overrides, parsed as an
+  entry point parses them (stock ml_collections.config_flags, our one-line errors)."""
+  argv = ["prog", f"--config={REPO_ROOT / 'configs' / 'synthetic_sasmamba.py'}",
+          *(f"--config.{o}" for o in overrides)]
+  flag_values = flags.FlagValues()
+  holder = config_flags.DEFINE_config_file("config", flag_values=flag_values,
+                                           sys_argv=argv)
+  try:
+    flag_values(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    raise cli.UsageError(cli._flag_error(e, argv)) from e  # pylint: disable=protected-access
+  return holder.value
+
+
+def test_overrides_parse_types_tuples_and_model_options():
+  cfg = _parse("batch_size=8", "optimizer.learning_rate=1", "task.flip_test=false",
+               "optimizer.freeze=('a', 'b')", "optimizer.step_epochs=6",
+               "model.remat=True", "model.impl=chunked", "model.dim=32",
+               "dataset.name=h36m/sh_27")
   assert cfg.batch_size == 8 and cfg.optimizer.learning_rate == 1.0
   assert cfg.task.flip_test is False and cfg.optimizer.freeze == ("a", "b")
   assert cfg.optimizer.step_epochs == (6,)
-  assert cfg.model.kwargs.remat is True and cfg.model.kwargs.impl == "chunked"
+  assert cfg.model.remat is True and cfg.model.impl == "chunked"
+  assert cfg.model.dim == 32 and cfg.model.depth == 2   # the file's value stays
   train.validate(cfg)
-  for bad, message in (("batch_size=ten", "expected int"),
-                       ("task.flip_test=maybe", "expected True or False"),
-                       ("optimizer.lerning_rate=1", "did you mean "
+  for bad, message in (("batch_size=ten", "invalid literal for int"),
+                       ("model.dim=3.5", "invalid literal for int"),
+                       ("optimizer.lerning_rate=1", "unknown config key "
+                        "--config.optimizer.lerning_rate; did you mean "
                         "--config.optimizer.learning_rate"),
-                       ("foo.bar=1", "unknown config key --config.foo.bar"),
-                       ("batch_size", "needs a value")):
+                       ("model.dimm=1", "unknown config key --config.model.dimm; "
+                        "did you mean --config.model.dim")):
     with pytest.raises(cli.UsageError, match=message):
-      cli.apply_overrides(load_config("synthetic_sasmamba.py"), [bad])
+      _parse(bad)
 
 
 def test_train_errors_are_one_line(tmp_path):

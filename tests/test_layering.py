@@ -1,7 +1,8 @@
 """The one-way flow of the house (README, Architecture), enforced on every module.
 
 Each package may import itself and the packages listed for it; anything else is an
-upward (or sideways) import. Leaves (skeletons, metrics, imaging) import no package module.
+upward (or sideways) import. Leaves (skeletons, metrics, imaging) import no package
+module; codecs sit on imaging.
 """
 
 import ast
@@ -17,33 +18,34 @@ ALLOWED = {
     "skeletons": set(),
     "metrics": set(),
     "imaging": set(),
+    "codecs": {"imaging"},
     "ops": set(),
     "nn": {"ops"},
     "models": {"nn", "ops", "skeletons"},
-    "datasets": {"skeletons", "imaging"},
+    "datasets": {"skeletons", "imaging", "codecs"},
     "evaluation": {"metrics", "skeletons"},
     "checkpoints": {"models", "nn", "ops", "skeletons", "version"},
-    "topdown": {"imaging", "models", "nn", "ops", "skeletons", "checkpoints",
+    "topdown": {"imaging", "codecs", "models", "nn", "ops", "skeletons", "checkpoints",
                 "evaluation", "metrics", "version"},
     "tasks": {"models", "nn", "ops", "datasets", "evaluation", "metrics",
-              "skeletons", "imaging", "checkpoints", "topdown", "version"},
+              "skeletons", "imaging", "codecs", "checkpoints", "topdown", "version"},
     "train": {"tasks", "models", "nn", "ops", "datasets", "evaluation", "metrics",
-              "skeletons", "checkpoints", "imaging", "topdown"},
-    "benchmarking": {"inference", "export", "viz", "topdown", "train", "tasks",
+              "skeletons", "checkpoints", "imaging", "codecs", "topdown"},
+    "benchmarking": {"inference", "loading", "viz", "topdown", "train", "tasks",
                      "models", "nn", "ops", "datasets", "evaluation", "metrics",
-                     "skeletons", "checkpoints", "imaging"},
+                     "skeletons", "checkpoints", "imaging", "codecs"},
     "cli": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-            "metrics", "skeletons", "checkpoints", "imaging", "topdown"},
-    "export": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
-               "metrics", "skeletons", "checkpoints", "imaging"},
+            "metrics", "skeletons", "checkpoints", "imaging", "codecs", "topdown"},
+    "loading": {"train", "tasks", "models", "nn", "ops", "datasets", "evaluation",
+               "metrics", "skeletons", "checkpoints", "imaging", "codecs"},
     # Compiles the trainer's steps for machines we lack; plans their memory.
     "aot": {"benchmarking", "train", "tasks", "models", "nn", "ops", "datasets",
-            "evaluation", "metrics", "skeletons", "checkpoints", "imaging", "topdown",
-            "version"},
+            "evaluation", "metrics", "skeletons", "checkpoints", "imaging", "codecs",
+            "topdown", "version"},
     "viz": {"skeletons"},
-    "inference": {"export", "viz", "topdown", "train", "tasks", "models", "nn", "ops",
+    "inference": {"loading", "viz", "topdown", "train", "tasks", "models", "nn", "ops",
                   "datasets", "evaluation", "metrics", "skeletons", "checkpoints",
-                  "imaging"},
+                  "imaging", "codecs"},
 }
 
 

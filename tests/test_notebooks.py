@@ -100,7 +100,7 @@ def test_notebooks_run_in_smoke_mode(tmp_path, monkeypatch):
   assert comparison["gain_from_time"] == pytest.approx(
       comparison["glsmamba"]["Total"] - comparison["glsmamba_1frame"]["Total"])
   one = json.loads((runs / "glsmamba_1frame" / "config.json").read_text())
-  assert one["model"]["kwargs"]["num_frames"] == 1
+  assert one["model"]["num_frames"] == 1
   assert (runs / "backbone" / "model" / "model.safetensors").is_file()
   (step,) = sorted((runs / "eval").glob("step_*.json"))   # the GLSMamba run
   assert {"Head", "Ankle", "Total"} <= set(json.loads(step.read_text()))

@@ -8,16 +8,18 @@ import pytest
 
 from sasmamba_jax import skeletons
 
-LAYOUTS = (skeletons.H36M, skeletons.MPI_INF_3DHP, skeletons.COCO)
+LAYOUTS = (skeletons.H36M, skeletons.MPI_INF_3DHP, skeletons.COCO,
+           skeletons.POSETRACK, skeletons.SUB_JHMDB)
 
 
 @pytest.mark.parametrize("skeleton", LAYOUTS, ids=lambda s: s.name)
 def test_layout_is_a_tree_with_mirrored_sides(skeleton):
-  assert skeleton.num_joints == 17 and len(set(skeleton.joint_names)) == 17
+  j = skeleton.num_joints
+  assert len(set(skeleton.joint_names)) == j
   assert skeletons.get(skeleton.name) is skeleton
   assert skeleton.parents[skeleton.root] == -1
   assert [p for p in skeleton.parents].count(-1) == 1
-  for joint in range(17):  # Every joint reaches the root without a cycle.
+  for joint in range(j):  # Every joint reaches the root without a cycle.
     seen, node = set(), joint
     while node != -1:
       assert node not in seen
@@ -29,7 +31,46 @@ def test_layout_is_a_tree_with_mirrored_sides(skeleton):
   sided = [n for n in skeleton.joint_names if n.startswith(("left_", "right_"))]
   assert len(sided) == len(skeleton.left) + len(skeleton.right)
   perm = skeleton.flip_permutation
-  np.testing.assert_array_equal(perm[perm], np.arange(17))
+  np.testing.assert_array_equal(perm[perm], np.arange(j))
+  assert dict(skeleton.flip_pairs) == dict(zip(skeleton.left, skeleton.right))
+  # The half-body augmentation's upper body mirrors onto itself.
+  assert set(perm[list(skeleton.upper_body)]) == set(skeleton.upper_body)
+
+
+def test_2d_layouts_of_the_datasets():
+  """COCO, PoseTrack and Sub-JHMDB: the joint orders the files store."""
+  coco, posetrack = skeletons.COCO, skeletons.POSETRACK
+  assert posetrack.joint_names[1:3] == ("head_bottom", "head_top")
+  assert posetrack.joint_names[3:] == coco.joint_names[3:]
+  assert posetrack.flip_pairs == ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14),
+                                  (15, 16))
+  # COCO's eyes are a left / right pair; PoseTrack's head points are not.
+  assert tuple(coco.flip_permutation[:3]) == (0, 2, 1)
+  assert tuple(posetrack.flip_permutation[:3]) == (0, 1, 2)
+  assert coco.upper_body == posetrack.upper_body == tuple(range(11))
+  jhmdb = skeletons.SUB_JHMDB
+  assert jhmdb.num_joints == 15 and jhmdb.joint_names[:3] == ("neck", "belly", "head")
+  assert sorted(jhmdb.flip_pairs) == [(4, 3), (6, 5), (8, 7), (10, 9), (12, 11),
+                                      (14, 13)]
+  assert jhmdb.upper_body == (0, 1, 2, 3, 4, 7, 8, 11, 12)
+
+
+def test_coco_to_posetrack_estimates_the_head_points_only():
+  coco = np.zeros((2, 17, 3))
+  coco[..., 2] = 0.9
+  coco[:, 0, :2] = (50, 40)                                # nose
+  coco[:, 1, :2], coco[:, 2, :2] = (48, 35), (52, 35)      # eyes: midpoint (50, 35)
+  coco[:, 5, :2], coco[:, 6, :2] = (40, 60), (60, 60)      # shoulders: (50, 60)
+  coco[:, 7:, :2] = np.arange(20).reshape(10, 2)
+  out = skeletons.coco_to_posetrack(coco)
+  assert isinstance(out, np.ndarray)
+  np.testing.assert_allclose(out[:, 1, :2], [[50, 48]] * 2)   # 40 % nose -> neck
+  np.testing.assert_allclose(out[:, 2, :2], [[50, 22]] * 2)   # 2 x eyes - bottom
+  np.testing.assert_allclose(out[:, 1:3, 2], 0.9, rtol=1e-6)
+  keep = [0, *range(3, 17)]
+  np.testing.assert_allclose(out[:, keep], coco[:, keep], rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(skeletons.coco_to_posetrack(
+      jnp.asarray(coco, jnp.float32))), out, rtol=1e-6)
 
 
 def test_h36m_matches_the_reference_order():
@@ -43,13 +84,14 @@ def test_h36m_matches_the_reference_order():
 
 @pytest.mark.parametrize("skeleton", LAYOUTS, ids=lambda s: s.name)
 def test_flip_twice_is_identity_and_swaps_sides(skeleton):
-  poses = np.random.default_rng(0).normal(size=(2, 5, 17, 3)).astype(np.float32)
+  j = skeleton.num_joints
+  poses = np.random.default_rng(0).normal(size=(2, 5, j, 3)).astype(np.float32)
   flipped = skeletons.flip_poses(poses, skeleton)
   np.testing.assert_array_equal(skeletons.flip_poses(flipped, skeleton), poses)
   left, right = list(skeleton.left), list(skeleton.right)
   np.testing.assert_array_equal(flipped[..., left, 0], -poses[..., right, 0])
   np.testing.assert_array_equal(flipped[..., right, 1:], poses[..., left, 1:])
-  centre = [j for j in range(17) if j not in left + right]
+  centre = [i for i in range(j) if i not in left + right]
   np.testing.assert_array_equal(flipped[..., centre, 0], -poses[..., centre, 0])
   np.testing.assert_array_equal(flipped[..., centre, 1:], poses[..., centre, 1:])
   assert flipped.dtype == np.float32

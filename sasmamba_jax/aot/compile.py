@@ -32,6 +32,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import re
 import time
 from typing import Any
 
@@ -54,6 +55,25 @@ from sasmamba_jax.train import trainer
 DEVICELESS_TILING_ERROR = "Couldn't find output tile sizes"
 #: The per-compilation option of the retry (never a global XLA flag).
 GEMM_FALLBACK_OPTIONS = {"xla_gpu_enable_triton_gemm": False}
+#: How XLA refuses a program larger than the device (the TPU compiler checks).
+_OUT_OF_MEMORY = re.compile(r"RESOURCE_EXHAUSTED.*?required for [^(]*\(([\d.]+)([KMGT]?)\)")
+
+
+class OutOfMemory(RuntimeError):
+  """The compiler refused the step: it needs more memory than the device has."""
+
+  def __init__(self, message: str, required_bytes: int):
+    super().__init__(message)
+    self.required_bytes = required_bytes
+
+
+def _out_of_memory(error: Exception) -> OutOfMemory | None:
+  text = " ".join(str(error).split())
+  m = _OUT_OF_MEMORY.search(text)
+  if not m:
+    return None
+  scale = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[m.group(2)]
+  return OutOfMemory(text[:400], int(float(m.group(1)) * scale))
 
 
 @dataclasses.dataclass
@@ -82,6 +102,9 @@ class Report:
   model_state_bytes: int
   opt_state_bytes: int
   gemm_fallback: bool = False
+  #: the compiler's refusal when the step cannot fit the device at all (TPU); the
+  #: temporaries are then what it said they need, the arguments the state's
+  out_of_memory: str | None = None
 
   @property
   def peak_bytes(self) -> int:
@@ -130,10 +153,10 @@ def _bytes_per_device(tree: Any, shardings: Any) -> int:
 
 @dataclasses.dataclass
 class _Run:
-  """A run's task, abstract model and mesh on the target."""
+  """A run's task bound to its abstract model, and the mesh on the target."""
 
   config: ml_collections.ConfigDict
-  task: Any
+  bound: tasks.BoundTask
   model: nnx.Module
   mesh: jax.sharding.Mesh
   target: targets_lib.Target
@@ -148,21 +171,16 @@ def _setup(config: ml_collections.ConfigDict, target: str | targets_lib.Target,
       config.mesh.param_sharding = param_sharding
   mesh = targets_lib.mesh(target)
   task = tasks.create(config.task)
-  with dispatch.lowering_for((target.platform,)):
-    model = nnx.eval_shape(lambda: task.build_model(
-        config.model, rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1),
-        dtype=config.compute_dtype))
-  task.check_model(model)
-  _prepare_abstract(task, config, model)
-  return _Run(config, task, model, mesh, target)
-
-
-def _prepare_abstract(task: Any, config: ml_collections.ConfigDict,
-                      model: nnx.Module) -> None:
-  """A task that trains on precomputed features (the video task's feature cache)
-  reads them instead of images: its batch spec follows."""
-  if config.task.get("cache_features") and hasattr(model, "from_features"):
-    task.cached = True
+  model = nnx.eval_shape(lambda: task.build_model(
+      config.model, rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1),
+      dtype=config.compute_dtype))
+  bound = task.bind(model)
+  # A run on precomputed features (the video task's feature cache) trains on them
+  # instead of crops: the binding its prepare_data would give.
+  if config.task.get("cache_features") and "cached" in {
+      f.name for f in dataclasses.fields(bound)}:
+    bound = dataclasses.replace(bound, cached=True)
+  return _Run(config, bound, model, mesh, target)
 
 
 def _batch(run: _Run, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
@@ -170,7 +188,7 @@ def _batch(run: _Run, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
   if batch_size % n:
     raise ValueError(f"batch size {batch_size} must be a multiple of the "
                      f"{n} devices of {run.target.name}")
-  spec = run.task.batch_spec(run.model, batch_size)
+  spec = run.bound.batch_spec(batch_size)
   split = sharding.batch_sharding(run.mesh)
   return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=split)
           for k, v in spec.items()}
@@ -195,32 +213,51 @@ def _compile(jitted, args: tuple[Any, ...], target: targets_lib.Target
     lowered = jitted.trace(*args).lower()
   with no_persistent_cache():
     try:
-      compiled, fallback = lowered.compile(), False
-    except Exception as e:  # pylint: disable=broad-except  # XLA's JaxRuntimeError.
-      if target.platform != "cuda" or DEVICELESS_TILING_ERROR not in str(e):
+      try:
+        compiled, fallback = lowered.compile(), False
+      except Exception as e:  # pylint: disable=broad-except  # XLA's JaxRuntimeError.
+        if target.platform != "cuda" or DEVICELESS_TILING_ERROR not in str(e):
+          raise
+        compiled = lowered.compile(compiler_options=GEMM_FALLBACK_OPTIONS)
+        fallback = True
+    except Exception as e:  # pylint: disable=broad-except
+      oom = _out_of_memory(e)
+      if oom is None:
         raise
-      compiled = lowered.compile(compiler_options=GEMM_FALLBACK_OPTIONS)
-      fallback = True
+      raise oom from e
   return compiled, time.perf_counter() - start, fallback
 
 
-def _report(step: str, run: _Run, batch_size: int, compiled, seconds: float,
-            fallback: bool, state: dict[str, Any], shardings: dict[str, Any]
-            ) -> Report:
-  mem = compiled.memory_analysis()
+def _report(step: str, run: _Run, batch_size: int, result, state: dict[str, Any],
+            shardings: dict[str, Any]) -> Report:
+  """The Report of ``result``: (compiled, seconds, fallback) or an OutOfMemory."""
   part = lambda k: (_bytes_per_device(state[k], shardings[k]) if k in state else 0)
-  return Report(
+  common = dict(
       step=step, model=run.config.model.name, target=run.target.name,
       num_devices=run.target.num_devices,
       param_sharding=run.config.mesh.param_sharding, batch_size=batch_size,
-      compile_seconds=round(seconds, 2),
-      argument_bytes=int(mem.argument_size_in_bytes),
-      output_bytes=int(mem.output_size_in_bytes),
-      alias_bytes=int(mem.alias_size_in_bytes),
-      temp_bytes=int(mem.temp_size_in_bytes),
       params_bytes=part("params"), frozen_bytes=part("frozen"),
-      model_state_bytes=part("model_state"), opt_state_bytes=part("opt_state"),
-      gemm_fallback=fallback)
+      model_state_bytes=part("model_state"), opt_state_bytes=part("opt_state"))
+  if isinstance(result, OutOfMemory):
+    state_bytes = sum(common[k] for k in ("params_bytes", "frozen_bytes",
+                                          "model_state_bytes", "opt_state_bytes"))
+    return Report(**common, compile_seconds=0.0, argument_bytes=state_bytes,
+                  output_bytes=0, alias_bytes=0, temp_bytes=result.required_bytes,
+                  out_of_memory=str(result))
+  compiled, seconds, fallback = result
+  mem = compiled.memory_analysis()
+  return Report(**common, compile_seconds=round(seconds, 2),
+                argument_bytes=int(mem.argument_size_in_bytes),
+                output_bytes=int(mem.output_size_in_bytes),
+                alias_bytes=int(mem.alias_size_in_bytes),
+                temp_bytes=int(mem.temp_size_in_bytes), gemm_fallback=fallback)
+
+
+def _compile_or_oom(jitted, args, target):
+  try:
+    return _compile(jitted, args, target)
+  except OutOfMemory as oom:
+    return oom
 
 
 def compile_train_step(config: ml_collections.ConfigDict,
@@ -236,7 +273,8 @@ def compile_train_step(config: ml_collections.ConfigDict,
     param_sharding: "replicated" or "fsdp" (default: the config's ``mesh``).
 
   Returns:
-    (the ``jax.stages.Compiled`` step, its Report).
+    (the ``jax.stages.Compiled`` step, its Report); (None, a Report with
+    ``out_of_memory``) when the compiler refuses a step larger than the device.
 
   Raises:
     RuntimeError: this machine cannot compile for ``target`` (what to install).
@@ -248,16 +286,16 @@ def compile_train_step(config: ml_collections.ConfigDict,
       run.model, c.optimizer, run.mesh, c.mesh.param_sharding,
       steps_per_epoch=1000, total_steps=c.num_epochs * 1000)
   state = {**ts.state, "opt_state": opt_state}
-  step_fn = trainer.make_train_step(ts.graphdef, _concrete(ts.rest), run.task, ts.tx,
+  step_fn = trainer.make_train_step(ts.graphdef, _concrete(ts.rest), run.bound, ts.tx,
                                     ts.schedule, jax.random.key(c.seed),
                                     optimizers.trainable_filter(c.optimizer))
   jitted = trainer.jit_train_step(step_fn, ts.shardings, run.mesh)
   step = jax.ShapeDtypeStruct((), jnp.int32, sharding=sharding.replicated(run.mesh))
-  compiled, seconds, fallback = _compile(
+  result = _compile_or_oom(
       jitted, (_abstract(state, ts.shardings), _batch(run, batch_size), step),
       run.target)
-  return compiled, _report("train", run, batch_size, compiled, seconds, fallback,
-                           state, ts.shardings)
+  compiled = None if isinstance(result, OutOfMemory) else result[0]
+  return compiled, _report("train", run, batch_size, result, state, ts.shardings)
 
 
 def compile_predict(config: ml_collections.ConfigDict,
@@ -273,9 +311,9 @@ def compile_predict(config: ml_collections.ConfigDict,
   shardings = sharding.state_shardings(variables, run.mesh, c.mesh.param_sharding)
   variables = {k: v for k, v in variables.items() if k in evaluator_lib.EVAL_KEYS}
   shardings = {k: shardings[k] for k in variables}
-  jitted = evaluator_lib.jit_predict(run.task, graphdef, _concrete(rest), shardings,
+  jitted = evaluator_lib.jit_predict(run.bound, graphdef, _concrete(rest), shardings,
                                      run.mesh)
-  compiled, seconds, fallback = _compile(
+  result = _compile_or_oom(
       jitted, (_abstract(variables, shardings), _batch(run, batch_size)), run.target)
-  return compiled, _report("predict", run, batch_size, compiled, seconds, fallback,
-                           variables, shardings)
+  compiled = None if isinstance(result, OutOfMemory) else result[0]
+  return compiled, _report("predict", run, batch_size, result, variables, shardings)

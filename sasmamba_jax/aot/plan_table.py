@@ -99,6 +99,7 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
           "peak_gb_at_largest": (p.at_largest.peak_bytes / GB if p.at_largest
                                  else None),
           "gemm_fallback": r.gemm_fallback, "compiles": p.compiles, "note": p.note,
+          "refused_by_compiler": bool(r.out_of_memory),
           "seconds": round(time.perf_counter() - start, 1),
       })
       if log:
@@ -137,15 +138,33 @@ def _fsdp_savings(rows: list[dict[str, Any]]) -> None:
 def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
               log: Callable[[str], None] | None = None,
               recipes: Sequence[tuple[str, str]] = RECIPES,
-              devices: Sequence[str] = DEVICES) -> dict[str, Any]:
+              devices: Sequence[str] = DEVICES,
+              done: Sequence[dict[str, Any]] = (),
+              save: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
   """Plans every recipe (loaded with ``load_config(spec)``) on every device;
-  returns the JSON payload."""
-  rows = []
+  returns the JSON payload.
+
+  Args:
+    load_config: reads a config spec.
+    log: progress lines.
+    recipes, devices: what to plan.
+    done: rows of an earlier, interrupted table: their configs are not planned
+      again (``--resume``).
+    save: called with the payload after each config (a long table survives an
+      interruption).
+  """
+  rows = [r for r in done if r["config"] in {spec for spec, _ in recipes}]
+  finished = {r["config"] for r in rows}
+  payload = {"environment": environment(), "rows": rows}
   for spec, description in recipes:
+    if spec in finished:
+      continue
     for row in plan_config(load_config(spec), spec, devices, log=log):
       row["description"] = description
       rows.append(row)
-  return {"environment": environment(), "rows": rows}
+    if save:
+      save(payload)
+  return payload
 
 
 def markdown(payload: dict[str, Any]) -> str:

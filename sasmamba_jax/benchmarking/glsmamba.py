@@ -18,7 +18,7 @@ XLA counts a while-loop body once) as a cross-check of the analytic count.
 Pipeline (``run_pipeline``): the video task as it trains and evaluates, crops in:
 ``VideoPoseModel`` (frozen ViTPose + GLSMamba) of a ``pose_2d_video`` config with
 ``optimizer.freeze = ("^backbone/",)``, the trainer's own compiled train step on
-random batches of ``task.batch_spec`` (clips/s with the backbone's forward, and on
+random batches of the bound task's ``batch_spec`` (clips/s with the backbone's forward, and on
 cached features, which skip it), and the jitted ``task.predict`` with the flip test
 on and off (crops/s; a crop is one person's clip of T frames). The backbone is
 random: speed does not depend on its weights.
@@ -26,6 +26,7 @@ random: speed does not depend on its weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any, Sequence
@@ -38,6 +39,7 @@ from flax import nnx
 from sasmamba_jax import tasks
 from sasmamba_jax.benchmarking import common
 from sasmamba_jax.models import registry
+from sasmamba_jax.models import glsmamba
 from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
@@ -45,7 +47,7 @@ from sasmamba_jax.train import optimizers
 from sasmamba_jax.train import sharding
 from sasmamba_jax.train import trainer
 
-# ViTPose backbones (REFERENCE section 8): (width, depth).
+# ViTPose backbones (docs/reference.md, ViTPose): (width, depth).
 VITPOSE = {"vitpose_s": (384, 12), "vitpose_b": (768, 12), "vitpose_l": (1024, 24),
            "vitpose_h": (1280, 32)}
 
@@ -92,17 +94,18 @@ def vitpose_macs(backbone: str, image: tuple[int, int] = (256, 192), patch: int 
 def head_macs(c: GLSMambaConfig, height: int, width: int) -> dict[str, int]:
   """MACs of one clip through the GLSMamba head, by part (see the module doc)."""
   t, d, e, n = c.num_frames, c.dim, c.inner, c.d_state
-  r = math.ceil(e / 16) if c.dt_rank is None else c.dt_rank
+  r = math.ceil(e / 16)
   tokens = t * height * width
-  hidden = int(c.mlp_ratio * d)
-  k2, g2 = c.stmm_kernel ** 2, c.gate_kernel ** 2
+  hidden = int(glsmamba.MLP_RATIO * d)
+  # The STMM's full 3 x 3 DCN (one offset group) and the 3 x 3 gate conv.
+  k2, g2 = 3 ** 2, glsmamba.GATE_KERNEL ** 2
   route_proj = tokens * (e * (r + 2 * n) + r * e)
   block_layers = tokens * (3 * d * e + 2 * d * hidden + g2 * e)
   stages = len(c.routes) - 1 if c.stmm else 0
-  offsets = tokens * 2 * e * k2 * 3 * c.stmm_offset_groups * k2
-  dcn = tokens * k2 * (e // c.stmm_groups) * e
-  frame_hidden = c.ca_frame_hidden or 2 * t
-  ca = t * 2 * d * max(1, d // c.ca_reduction) + d * 2 * t * frame_hidden
+  offsets = tokens * 2 * e * k2 * 3 * k2
+  dcn = tokens * k2 * e * e
+  frame_hidden = 2 * t
+  ca = t * 2 * d * max(1, d // glsmamba.CA_REDUCTION) + d * 2 * t * frame_hidden
   parts = {
       "embed": tokens * c.in_channels * d,
       "blocks": (c.num_gsm + c.num_lrm) * block_layers + c.num_gsm * ca,
@@ -214,16 +217,16 @@ def pipeline_config(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   """A validated ``pose_2d_video`` run config: ``model`` on a new ``backbone``.
 
   The family defaults (``configs/*_glsmamba.py``: frozen backbone, AdamW, flip
-  test, DARK), crops ``height`` x ``width``; ``task_overrides`` set ``task`` keys.
+  test, DARK), crops ``height`` x ``width``; ``task_overrides`` set ``task`` keys
+  (dotted for sub-sections: ``**{"codec.dark_kernel": 3}``).
   """
   c = config_lib.base_config("pose_2d_video")
   c.model.name = model
-  c.model.kwargs.num_frames = frames
+  c.model.num_frames = frames
   c.task.backbone.name = backbone
   c.task.backbone.checkpoint = ""     # a random ViTPose: speed needs no weights
   c.task.input_size = (width, height)
-  for key, value in task_overrides.items():
-    c.task[key] = value
+  c.task.update_from_flattened_dict(task_overrides)
   c.batch_size = c.eval_batch_size = batch
   return config_lib.validate(c)
 
@@ -261,22 +264,23 @@ def bench_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
   net = sharding.create_sharded(
       lambda: task.build_model(cfg.model, rngs=nnx.Rngs(params=0, dropout=1),
                                dtype=cfg.compute_dtype), mesh, "replicated")
-  task.check_model(net)
+  bound = task.bind(net)
   base = {"model": model, "backbone": backbone, "frames": frames,
           "crop": f"{height}x{width}", "batch": batch}
   rows = []
   if train:
     ts = trainer.make_train_state(net, cfg.optimizer, mesh, steps_per_epoch=1000,
                                   total_steps=1000)
-    # As Trainer compiles it: gradients of the trainable (unfrozen) parameters only.
-    step_fn = jax.jit(trainer.make_train_step(
-        ts.graphdef, ts.rest, task, ts.tx, ts.schedule, jax.random.key(0),
-        optimizers.trainable_filter(cfg.optimizer)))
     count = lambda key: int(sum(x.size for x in jax.tree.leaves(ts.state.get(key))))
     for cached in (False, True):
-      task.cached = cached    # as prepare_sources leaves it: batches of features
+      # As prepare_data leaves it with a feature cache: batches of features.
+      train_bound = dataclasses.replace(bound, cached=cached)
+      # As Trainer compiles it: gradients of the trainable (unfrozen) parameters.
+      step_fn = jax.jit(trainer.make_train_step(
+          ts.graphdef, ts.rest, train_bound, ts.tx, ts.schedule, jax.random.key(0),
+          optimizers.trainable_filter(cfg.optimizer)))
       batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-          task.batch_spec(net, batch)).items()}
+          train_bound.batch_spec(batch)).items()}
       step = jnp.asarray(1, jnp.int32)
       timing = _time(step_fn, (ts.state, batch_arrays, step), repeats)
       row = dict(base, mode="train", input="features" if cached else "images",
@@ -285,17 +289,15 @@ def bench_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
       row["clips_per_s"] = batch / timing["seconds"]
       print(common.format_table([row], list(row)), flush=True)
       rows.append(row)
-    task.cached = False
   if evaluate:
     graphdef, rest, variables = evaluator_lib.split_model(net, cfg.optimizer.freeze)
     batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-        task.batch_spec(net, batch)).items()}
+        bound.batch_spec(batch)).items()}
     for flip in (True, False):
       eval_cfg = cfg.task.copy_and_resolve_references()
       eval_cfg.flip_test = flip
-      eval_task = tasks.create(eval_cfg)
-      eval_task.check_model(net)
-      predict = jax.jit(lambda v, b, t=eval_task: t.predict(
+      eval_bound = tasks.create(eval_cfg).bind(net)
+      predict = jax.jit(lambda v, b, t=eval_bound: t.predict(
           evaluator_lib.merge_model(graphdef, rest, v), b))
       timing = _time(predict, (variables, batch_arrays), repeats)
       row = dict(base, mode="eval", input="images", flip_test=flip, **timing)
@@ -322,13 +324,13 @@ def run_pipeline(*, model: str = "glsmamba_b", backbone: str = "vitpose_b",
                    "repeats": repeats, "freeze": list(cfg.optimizer.freeze),
                    "optimizer": "AdamW, learning rate {}, weight decay {}".format(
                        cfg.optimizer.learning_rate, cfg.optimizer.weight_decay),
-                   "dark_kernel": cfg.task.dark_kernel,
+                   "dark_kernel": cfg.task.codec.dark_kernel,
                    "task_overrides": {k: str(v) for k, v in task_overrides.items()}},
       "note": ("train: the trainer's jitted step (task loss, gradients of the head "
                "only, AdamW) after an AOT compile and one warm-up call, median of "
                "`repeats` calls; clips/s = batch / step. input images: the frozen "
                "ViTPose runs on the T crops; features: cached features "
-               "(task.cached), no backbone. eval: jitted task.predict (heatmaps, "
+               "(the bound task's cached mode), no backbone. eval: jitted task.predict (heatmaps, "
                "flip test, UDP + DARK decoding); crops/s = batch / call, a crop "
                "being one person's clip of T frames. mem_estimate_mib: XLA's "
                "static estimate (arguments + outputs + temporaries - aliases); "

@@ -27,8 +27,9 @@ from sasmamba_jax.models import registry
 
 
 def _inputs(task: tasks.Task, model: nnx.Module, batch: int) -> tuple[jax.Array, ...]:
-  spec = task.batch_spec(model, batch)
-  return tuple(jnp.asarray(x) for x in task.model_inputs(common.random_batch(spec)))
+  bound = task.bind(model)
+  spec = bound.batch_spec(batch)
+  return tuple(jnp.asarray(x) for x in bound.model_inputs(common.random_batch(spec)))
 
 
 def _compiled_forward(model: nnx.Module, x: jax.Array):

@@ -19,6 +19,7 @@ from flax import nnx
 
 from sasmamba_jax import topdown
 from sasmamba_jax.benchmarking import common
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.models import registry
 
 
@@ -51,7 +52,7 @@ def bench(name: str, *, images: int, people: int, batch: int, repeats: int,
   width, height = image_size
   frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(images)]
   boxes = [_boxes(rng, people, width, height) for _ in range(images)]
-  kwargs = dict(input_size=(crop_w, crop_h), flip=flip, batch_size=batch)
+  kwargs = dict(codec=HeatmapCodec((crop_w, crop_h)), flip=flip, batch_size=batch)
   start = time.perf_counter()
   topdown.estimate_2d(model, frames, boxes, **kwargs)          # compiles
   warmup_s = time.perf_counter() - start

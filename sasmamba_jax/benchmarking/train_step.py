@@ -39,9 +39,9 @@ def bench_model(name: str, *, batch: int, frames: int, repeats: int,
   """
   cfg = config_lib.base_config(task)
   cfg.model.name = name
-  cfg.model.kwargs.num_frames = frames
+  cfg.model.num_frames = frames
   for key, value in (model_kwargs or {}).items():
-    cfg.model.kwargs[key] = value
+    cfg.model[key] = value
   for key, value in (task_overrides or {}).items():
     node = cfg.task
     *parents, leaf = key.split(".")
@@ -58,13 +58,14 @@ def bench_model(name: str, *, batch: int, frames: int, repeats: int,
                                    dtype=cfg.compute_dtype), mesh, "replicated")
   ts = trainer.make_train_state(model, cfg.optimizer, mesh, steps_per_epoch=1000,
                                 total_steps=1000)
+  bound = the_task.bind(model)
   step_fn = trainer.jit_train_step(
-      trainer.make_train_step(ts.graphdef, ts.rest, the_task, ts.tx, ts.schedule,
+      trainer.make_train_step(ts.graphdef, ts.rest, bound, ts.tx, ts.schedule,
                               jax.random.key(0),
                               optimizers.trainable_filter(cfg.optimizer)),
       ts.shardings, mesh)
   batch_arrays = {k: jnp.asarray(v) for k, v in common.random_batch(
-      the_task.batch_spec(model, batch)).items()}
+      bound.batch_spec(batch)).items()}
   step = jnp.asarray(1, jnp.int32)
   start = time.perf_counter()
   compiled = step_fn.lower(ts.state, batch_arrays, step).compile()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from sasmamba_jax import datasets
 from sasmamba_jax.benchmarking import common
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms
 
 
@@ -49,7 +50,7 @@ def run(config: str = "delta2", crop_size: Sequence[int] = (192, 256),
   for num_workers in workers:
     iterator = datasets.make_train_iterator(
         source, batch_size=batch_size, seed=0, num_workers=num_workers,
-        transforms=[video_transforms.RandomTopDownClip(crop_size)])
+        transforms=[video_transforms.RandomTopDownClip(HeatmapCodec(crop_size))])
     next(iterator)  # start-up (worker processes) and warm-up
     start = time.perf_counter()
     for _ in range(batches):

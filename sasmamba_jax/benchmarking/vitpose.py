@@ -37,7 +37,6 @@ def random_model(name: str, seed: int = 0, **overrides: Any) -> nnx.Module:
   stats = nnx.state(model, nnx.BatchStat)
   nnx.update(model, jax.tree.map(
       lambda s: jnp.ones(s.shape, s.dtype) if s.dtype == jnp.float32 else s, stats))
-  model.registry_name = name
   model.eval()
   return model
 

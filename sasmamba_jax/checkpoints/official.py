@@ -17,6 +17,7 @@ convolution weights are OIHW, Flax kernels HWIO (transpose (2, 3, 1, 0)); LayerN
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pathlib
 import re
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sasmamba_jax import models
 from sasmamba_jax import skeletons
 from sasmamba_jax.checkpoints import vitpose as vitpose_weights
 from sasmamba_jax.checkpoints.torch_pickle import CheckpointError
@@ -219,7 +221,8 @@ def infer_config(state: Mapping[str, Any], **overrides: Any
   Returns:
     The config: PoseMamba (plain conv, limb gather) or SasMamba (deformable conv,
     stride gathers), with dim, depth, frames, joints, input channels, MLP ratio,
-    state size, dt rank, expansion and conv kernel taken from the tensors.
+    state size, dt rank, expansion and conv kernel taken from the tensors; its
+    ``name`` is the registered model of that family, width and depth ("" if none).
   """
   if vitpose_weights.detect_format(state):
     official, _ = vitpose_weights.to_official_names(state, strict=False)
@@ -269,9 +272,11 @@ def infer_config(state: Mapping[str, Any], **overrides: Any
         f"state dict: a PoseMamba model with {num_joints} joints; its limb gather is "
         "defined for 17 joints only: pass joint_gathers=... for this layout")
   try:
-    return LifterConfig(**fields)
+    config = LifterConfig(**fields)
   except (TypeError, ValueError) as e:
     raise CheckpointError(f"state dict: cannot build a model from it: {e}") from e
+  # Its registered architecture ("" for another size): what a model card calls it.
+  return dataclasses.replace(config, name=models.name_for(config))
 
 
 def _to_float32(key: str, value: Any) -> np.ndarray:

@@ -15,8 +15,8 @@ A model directory holds:
   of truth;
 - ``README.md``: a model card.
 
-``sasmamba_jax.load_pretrained`` (``sasmamba_jax/export.py``) loads these, run
-directories of ours and official PyTorch checkpoints with one function.
+``sasmamba_jax.load`` (``sasmamba_jax/loading.py``) loads these, run directories
+of ours and official PyTorch checkpoints with one function.
 """
 
 from __future__ import annotations
@@ -120,19 +120,20 @@ def _contracts(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
   return inputs, outputs
 
 
-def registry_name(model: nnx.Module) -> str:
-  """The registry name that rebuilds ``model`` from its config fields."""
-  name = getattr(model, "registry_name", None)
-  if name:
-    return name
-  family = getattr(model.config, "family", None)
-  for candidate in models.MODEL_NAMES:
-    spec_config = models.get_config(candidate)
-    if type(spec_config) is type(model.config) and (
-        family is None or candidate.startswith(family)):
-      return candidate
-  raise PretrainedError(f"{type(model).__name__} is not built by any registered model "
-                        f"({', '.join(models.MODEL_NAMES)})")
+def model_config(model: nnx.Module) -> Any:
+  """The config dataclass of a registered model (its ``name`` and fields rebuild it)."""
+  config = getattr(model, "config", None)
+  if config is None or type(config).__name__ not in models.config_types():
+    raise PretrainedError(f"{type(model).__name__} is not a registered model (its "
+                          f"parts may be: {', '.join(models.MODEL_NAMES)})")
+  return config
+
+
+def _description(m: dict[str, Any]) -> str:
+  if m["name"]:
+    return models.describe(m["name"])
+  arch = m.get("config_type", "model")
+  return f"An architecture that no registered model describes ({arch})"
 
 
 def _config_fields(config: Any) -> dict[str, Any]:
@@ -214,8 +215,9 @@ def _card(meta: dict[str, Any]) -> str:
   metrics = meta.get("metrics") or {}
   shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
   lines = [
-      f"# {m['name']} (sasmamba_jax {meta['library_version']})", "",
-      f"{models.describe(m['name'])}; {m['parameters']:,} parameters.", "",
+      f"# {m['name'] or m['config_type']} (sasmamba_jax {meta['library_version']})",
+      "",
+      f"{_description(m)}; {m['parameters']:,} parameters.", "",
       "## Contract", "",
       *_contract_lines(meta), "",
       "## Results", "",
@@ -257,13 +259,14 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
   if directory.exists() and not directory.is_dir():
     raise PretrainedError(f"{directory} is a file; give a directory to export into")
   directory.mkdir(parents=True, exist_ok=True)
-  name = registry_name(model)
+  config = model_config(model)
   weights = _weights(model)
-  inputs, outputs = _contracts(model.config)
+  inputs, outputs = _contracts(config)
   meta = {
       "format": FORMAT, "format_version": FORMAT_VERSION,
       "library_version": __version__,
-      "model": {"name": name, "config": _config_fields(model.config),
+      "model": {"name": config.name, "config_type": type(config).__name__,
+                "config": _config_fields(config),
                 "parameters": models.count_parameters(model)},
       "input": inputs, "output": outputs,
       "source": dict(source) if source else None,
@@ -327,8 +330,39 @@ def is_model_directory(path: str | pathlib.Path) -> bool:
     return not ((path / "checkpoints").is_dir() or (path / "best").is_dir())
 
 
-def load_model_directory(directory: str | pathlib.Path, seed: int = 0) -> nnx.Module:
-  """The model of a ``save_pretrained`` directory, in eval mode (errors name the file)."""
+def _model_config(meta: dict[str, Any], path: pathlib.Path,
+                  overrides: Mapping[str, Any]) -> Any:
+  """The config a directory's config.json describes (``overrides``: run options)."""
+  m = meta["model"]
+  fields = {**m["config"], **overrides}
+  name = m["name"]
+  fields.pop("name", None)
+  try:
+    if name:
+      if name not in models.MODEL_NAMES:
+        raise PretrainedError(f"{path}: model {name!r} is not registered in this "
+                              f"version ({', '.join(models.MODEL_NAMES)}); upgrade "
+                              "sasmamba_jax")
+      return models.get_config(name, **fields)
+    kind = models.config_types().get(m.get("config_type"))
+    if kind is None:
+      raise PretrainedError(f"{path}: unknown config type {m.get('config_type')!r}; "
+                            "upgrade sasmamba_jax")
+    return kind(name="", **fields)
+  except (TypeError, ValueError) as e:
+    if isinstance(e, PretrainedError):
+      raise
+    raise PretrainedError(f"{path}: cannot build {name or m.get('config_type')} from "
+                          f"its config ({e})") from None
+
+
+def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
+                         **overrides: Any) -> nnx.Module:
+  """The model of a ``save_pretrained`` directory, in eval mode (errors name the file).
+
+  ``overrides``: config fields that change how it runs, not its weights (``dtype``,
+  ``impl``, ``frozen``, ...).
+  """
   directory = pathlib.Path(directory)
   if not (directory / WEIGHTS_FILE).exists():
     raise PretrainedError(f"{directory / WEIGHTS_FILE} is missing; export the model "
@@ -336,21 +370,16 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0) -> nnx.Mo
   from safetensors import SafetensorError  # pylint: disable=g-import-not-at-top
   from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
   meta, text = _read_config(directory)
-  name = meta["model"]["name"]
-  if name not in models.MODEL_NAMES:
-    raise PretrainedError(f"{directory / CONFIG_FILE}: model {name!r} is not registered "
-                          f"in this version ({', '.join(models.MODEL_NAMES)}); upgrade "
-                          "sasmamba_jax")
+  config = _model_config(meta, directory / CONFIG_FILE, overrides)
   try:
-    if models.kind(name) == "pose2d":  # Fast: no initial weights drawn.
-      model = vitpose_weights.placeholder_model(
-          models.get_config(name, **meta["model"]["config"]), seed)
-      model.registry_name = name
+    if isinstance(config, models.ViTPoseConfig):  # Fast: no initial weights drawn.
+      model = vitpose_weights.placeholder_model(config, seed)
     else:
-      model = models.create(name, seed=seed, **meta["model"]["config"])
+      model = models.build(config, seed=seed)
   except (TypeError, ValueError) as e:
-    raise PretrainedError(f"{directory / CONFIG_FILE}: cannot build {name} from its "
-                          f"config ({e})") from None
+    raise PretrainedError(f"{directory / CONFIG_FILE}: cannot build "
+                          f"{config.name or type(config).__name__} from its config "
+                          f"({e})") from None
   weights_path = directory / WEIGHTS_FILE
   try:
     weights = load_file(str(weights_path))

@@ -30,6 +30,7 @@ too), any other width needs ``load_official(source, num_heads=N)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -41,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sasmamba_jax import models
 from sasmamba_jax.checkpoints.torch_pickle import CheckpointError
 from sasmamba_jax.models.vitpose import RELEASED_SIZES
 from sasmamba_jax.nn.droppath import DropRate
@@ -339,6 +341,8 @@ def infer_config(state: Mapping[str, Any], **overrides: Any) -> ViTPoseConfig:
   except (TypeError, ValueError) as e:
     raise CheckpointError(f"ViTPose state dict: cannot build a model from it: {e}"
                           ) from e
+  # The released size it is (width, depth and heads), or "": no registered ViTPose.
+  config = dataclasses.replace(config, name=models.name_for(config))
   hp, wp = config.token_grid(config.image_size)
   if hp * wp != tokens:
     raise CheckpointError(f"ViTPose state dict: image_size {config.image_size} gives "
@@ -393,8 +397,6 @@ def load(state: Mapping[str, Any], *, strict: bool = True, seed: int = 0,
   config = infer_config(official, **hints, **overrides)
   model = placeholder_model(config, seed)
   width = config.embed_dim
-  model.registry_name = {384: "vitpose_s", 768: "vitpose_b", 1024: "vitpose_l",
-                         1280: "vitpose_h"}.get(width, "vitpose_tiny")
   variables = _variables_by_path(model)
   table = _layout_table(config)
   expected = {}

@@ -2,7 +2,7 @@
 
 Importing this package registers the builders ``h36m``, ``mpi_inf_3dhp``,
 ``synthetic_motion``, ``posetrack17``, ``posetrack18``, ``posetrack21``,
-``sub_jhmdb`` and ``synthetic_video_pose`` with TFDS. Typical use::
+``sub_jhmdb``, ``synthetic_video_pose`` and ``coco`` with TFDS. Typical use::
 
   from sasmamba_jax import datasets
   builder = datasets.prepare("synthetic_motion/clips_27", data_dir=DIR)
@@ -15,6 +15,7 @@ Features are documented in ``common``; pipelines in ``pipeline``; the dataset
 section of a run config in ``config``. See README.md in this folder.
 """
 
+from sasmamba_jax.datasets.coco import coco_dataset_builder
 from sasmamba_jax.datasets.common import FEATURE_NAMES
 from sasmamba_jax.datasets.common import denormalize_pixels
 from sasmamba_jax.datasets.common import normalize_pixels
@@ -36,6 +37,7 @@ from sasmamba_jax.datasets.registry import prepare
 from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError
+from sasmamba_jax.datasets.split import Split
 from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder
 from sasmamba_jax.datasets.synthetic_motion import synthetic_motion_dataset_builder
 from sasmamba_jax.datasets.synthetic_video_pose import (

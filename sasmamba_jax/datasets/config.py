@@ -6,12 +6,13 @@ own section; this one only says where the examples come from and how they are re
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import ml_collections
 
 from sasmamba_jax.datasets import registry
 from sasmamba_jax.datasets.safe_io import DataFileError
+from sasmamba_jax.datasets.split import Split
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -41,9 +42,9 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
   return errors
 
 
-def load_splits(cfg: ml_collections.ConfigDict, splits: Sequence[str]
-                ) -> list[Sequence[Any]]:
-  """Random-access sources of ``splits`` of the configured dataset.
+def load_splits(cfg: ml_collections.ConfigDict, splits: Sequence[str]) -> list[Split]:
+  """``splits`` of the configured dataset, each a ``Split`` (examples, metadata and
+  the ground-truth files the dataset names for it: ``metadata["annotations"]``).
 
   Builds the dataset first when ``prepare_if_missing`` is set; otherwise a missing
   dataset raises FileNotFoundError naming the ``experiments.prepare_data`` command.
@@ -54,7 +55,15 @@ def load_splits(cfg: ml_collections.ConfigDict, splits: Sequence[str]
                                manual_dir=cfg.manual_dir or None)
   else:
     builder = registry.get_builder(cfg.name, data_dir=data_dir)
-  return [registry.load(builder, split) for split in splits]
+  out = []
+  for split in splits:
+    examples = registry.load(builder, split)
+    metadata = dict(builder.info.metadata or {})
+    truth = (metadata.get("annotations") or {}).get(split.split("[")[0])
+    out.append(Split(examples, dataset=f"{builder.name}/{builder.builder_config.name}",
+                     split=split, version=str(builder.info.version),
+                     metadata=metadata, ground_truth=truth))
+  return out
 
 
 def read_error(cfg: ml_collections.ConfigDict, error: Exception) -> DataFileError:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import tensorflow_datasets as tfds
 
+from sasmamba_jax.datasets.coco import coco_dataset_builder
 from sasmamba_jax.datasets.h36m import h36m_dataset_builder
 from sasmamba_jax.datasets.mpi_inf_3dhp import mpi_inf_3dhp_dataset_builder
 from sasmamba_jax.datasets.posetrack import posetrack17_dataset_builder
@@ -26,10 +27,11 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     "posetrack21": posetrack21_dataset_builder.Builder,
     "synthetic_video_pose": synthetic_video_pose_dataset_builder.Builder,
     "sub_jhmdb": sub_jhmdb_dataset_builder.Builder,
+    "coco": coco_dataset_builder.Builder,
 }
 # Builders that need files in a manual folder.
 NEEDS_MANUAL_DIR = ("h36m", "mpi_inf_3dhp", "posetrack17", "posetrack18",
-                    "posetrack21", "sub_jhmdb")
+                    "posetrack21", "sub_jhmdb", "coco")
 
 PathLike = str | pathlib.Path
 

@@ -3,15 +3,15 @@
 One example (a person box in a labelled frame and its T frames, see
 ``posetrack.posetrack_common``) becomes a model input: the T JPEGs are decoded with
 Pillow (in the grain worker processes when the pipeline has workers), the same UDP
-affine crop of the person box (REFERENCE section 8, ``imaging``) is applied to all T
-frames, and UDP Gaussian heatmap targets (sigma 2) with per-joint weights are drawn
-for the labelled (centre) frame. Training adds the video-pose literature's
-augmentations (DCPose / FAMI-Pose / HRNet style), drawn once per example so that
+affine crop of the person box (``imaging``) is applied to all T frames, and the
+labelled (centre) frame's heatmap targets with per-joint weights are drawn by the
+``codecs.HeatmapCodec`` (UDP Gaussians of sigma 2 for ViTPose). Training adds the
+video-pose literature's augmentations (DCPose / FAMI-Pose / HRNet style), drawn once per example so that
 every frame of the clip gets the same warp:
 
 * random scale: ``s * clip(1 + 0.35 N(0, 1), 0.65, 1.35)``;
 * random rotation with probability 0.6: ``clip(45 N(0, 1), -45, 45)`` degrees;
-* horizontal flip with probability 0.5 (PoseTrack left / right pairs);
+* horizontal flip with probability 0.5 (the skeleton's left / right pairs);
 * half-body with probability 0.3 when more than 8 joints are visible: the box of
   the upper or the lower body's visible joints, grown 1.5 times.
 
@@ -20,12 +20,12 @@ The crop is sampled with Pillow's bilinear affine transform by default
 to within one grey level inside the image) or with ``imaging.crop_image``
 (``sampler="numpy"``).
 
-Other joint layouts (Sub-JHMDB's 15 joints) pass their ``flip_pairs`` and
-``upper_body`` joints.
+The joint layout (flip pairs, upper body) is a ``skeletons.Skeleton``: PoseTrack's
+by default, Sub-JHMDB's 15 joints or COCO's for those datasets.
 
 Output features: ``images`` (T, h, w, 3) float32 ImageNet-normalised ((1, h, w, 3)
 with ``centre_only``: per-frame models read the labelled frame alone), ``heatmaps``
-(h / 4, w / 4, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
+(the codec's heatmap size, K) float32, ``target_weight`` (K,) float32, ``center`` / ``scale``
 (2,) float32 (the crop, for mapping predictions back), ``rotation`` float32 and
 ``flipped`` bool, plus the features named in ``keep``.
 """
@@ -40,12 +40,8 @@ import grain
 import numpy as np
 
 from sasmamba_jax import imaging
-
-#: PoseTrack left / right keypoint pairs (ears, shoulders, ..., ankles).
-FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-FLIP_PERMUTATION = imaging.pairs_to_permutation(FLIP_PAIRS, 17)
-UPPER_BODY = tuple(range(11))  # nose .. wrists
-LOWER_BODY = tuple(range(11, 17))
+from sasmamba_jax import skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 
 #: Features kept by default (fixed shapes: they batch).
 DEFAULT_KEEP = ("image_id", "bbox", "box_score", "keypoints", "head_box", "track_id",
@@ -82,8 +78,7 @@ def decode_frames(element: Mapping[str, Any], image_root: str | None = None, *,
 
 
 def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator,
-               upper_body: Sequence[int] = UPPER_BODY
-               ) -> tuple[np.ndarray, np.ndarray] | None:
+               upper_body: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
   visible = keypoints[:, 2] > 0
   upper = [j for j in range(len(keypoints)) if visible[j] and j in upper_body]
   lower = [j for j in range(len(keypoints)) if visible[j] and j not in upper_body]
@@ -107,25 +102,22 @@ def _half_body(keypoints: np.ndarray, aspect: float, rng: np.random.Generator,
 class _TopDownClip:
   """Shared body of ``TopDownClip`` (eval) and ``RandomTopDownClip`` (train)."""
 
-  def __init__(self, image_size: Sequence[int] = (192, 256),
-               heatmap_size: Sequence[int] | None = None, *, sigma: float = 2.0,
+  def __init__(self, codec: HeatmapCodec = HeatmapCodec(), *,
                padding: float = 1.25, image_root: str | None = None,
                keep: Sequence[str] = DEFAULT_KEEP, scale_factor: float = 0.35,
                rotation_factor: float = 45.0, rotation_prob: float = 0.6,
                flip_prob: float = 0.5, half_body_prob: float = 0.3,
                half_body_min_joints: int = 8, sampler: str = "pillow",
-               flip_pairs: Sequence[Sequence[int]] = FLIP_PAIRS,
-               upper_body: Sequence[int] = UPPER_BODY, centre_only: bool = False):
+               skeleton: skeletons.Skeleton = skeletons.POSETRACK,
+               centre_only: bool = False):
     self.centre_only = centre_only
     if sampler not in ("pillow", "numpy"):
       raise ValueError(f"sampler must be 'pillow' or 'numpy', got {sampler!r}")
     self.sampler = sampler
-    self.upper_body = tuple(upper_body)
-    self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
-    self.image_size = (int(image_size[0]), int(image_size[1]))
-    self.heatmap_size = (tuple(int(s) for s in heatmap_size) if heatmap_size
-                         else (self.image_size[0] // 4, self.image_size[1] // 4))
-    self.sigma, self.padding, self.image_root = sigma, padding, image_root
+    self.skeleton = skeleton
+    self.codec = codec
+    self.image_size = codec.input_size
+    self.padding, self.image_root = padding, image_root
     self.keep = tuple(keep)
     self.scale_factor, self.rotation_factor = scale_factor, rotation_factor
     self.rotation_prob, self.flip_prob = rotation_prob, flip_prob
@@ -145,7 +137,7 @@ class _TopDownClip:
     if rng is not None:
       if (np.sum(keypoints[:, 2] > 0) > self.half_body_min_joints
           and rng.random() < self.half_body_prob):
-        half = _half_body(keypoints, aspect, rng, self.upper_body)
+        half = _half_body(keypoints, aspect, rng, self.skeleton.upper_body)
         if half is not None:
           centre, scale = half
       sf, rf = self.scale_factor, self.rotation_factor
@@ -155,9 +147,8 @@ class _TopDownClip:
       if rng.random() < self.flip_prob:
         flipped = True
         frames = frames[:, :, ::-1]
-        keypoints = imaging.flip_keypoints(
-            keypoints, width,
-            imaging.pairs_to_permutation(self.flip_pairs, len(keypoints)))
+        keypoints = imaging.flip_keypoints(keypoints, width,
+                                           self.skeleton.flip_permutation)
         keypoints[keypoints[:, 2] <= 0] = 0
         centre = centre.copy()
         centre[0] = width - 1 - centre[0]
@@ -166,9 +157,7 @@ class _TopDownClip:
              else imaging.crop_image(frames, matrix, self.image_size))  # (T, h, w, 3)
     joints = imaging.affine_points(keypoints[:, :2].astype(np.float64),
                                    matrix.astype(np.float64))
-    heatmaps, weight = imaging.udp_heatmap_targets(
-        joints, np.minimum(keypoints[:, 2], 1.0), self.image_size, self.heatmap_size,
-        self.sigma)
+    heatmaps, weight = self.codec.encode(joints, np.minimum(keypoints[:, 2], 1.0))
     # "mask" is the eval pipeline's padding flag: it always passes through.
     out = {k: element[k] for k in self.keep + ("mask",) if k in element}
     if "box_score" in out:
@@ -223,9 +212,3 @@ class RandomTopDownClip(_TopDownClip, grain.transforms.RandomMap):
   def random_map(self, element: dict[str, Any],
                  rng: np.random.Generator) -> dict[str, Any]:
     return self.transform(element, rng)
-
-
-def crop_to_image(heatmap_points: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                  heatmap_size: Sequence[int]) -> np.ndarray:
-  """Heatmap pixels (..., K, 2) of an eval crop back to the original image's pixels."""
-  return imaging.crop_to_image(heatmap_points, center, scale, 0.0, heatmap_size)

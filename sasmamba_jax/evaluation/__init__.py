@@ -11,6 +11,7 @@ live in ``sasmamba_jax.metrics``. See README.md in this folder.
 from sasmamba_jax.evaluation._common import denormalize
 from sasmamba_jax.evaluation.base import Evaluator
 from sasmamba_jax.evaluation.coco import COCOKeypointEvaluator
+from sasmamba_jax.evaluation.coco import format_coco_table
 from sasmamba_jax.evaluation.flip import flip_average
 from sasmamba_jax.evaluation.flip import flip_test
 from sasmamba_jax.evaluation.h36m import EXCLUDED_SEQUENCES
@@ -50,6 +51,7 @@ __all__ = [
     "evaluate_sub_jhmdb",
     "flip_average",
     "flip_test",
+    "format_coco_table",
     "format_h36m_table",
     "format_mpi_inf_3dhp_table",
     "format_posetrack_table",

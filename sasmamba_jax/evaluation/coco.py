@@ -106,11 +106,12 @@ class COCOKeypointEvaluator:
 
   ``update(predictions, batch)``: predictions (B, K, 3) as (x, y, score) in image
   pixels; ``batch`` holds ``image_id`` (B,) and optionally ``box_score`` (B,)
-  (default 1, as for ground-truth boxes) and ``area`` (B,) (the padded crop area
-  ``prod(200 * scale)`` used by OKS-NMS; default: the keypoints' bounding box area).
+  (default 1, as for ground-truth boxes) and the person's area for OKS-NMS:
+  ``area`` (B,), or the crops' ``scale`` (B, 2) (mmpose's area, the padded crop's
+  ``prod(200 * scale)``); default: the keypoints' bounding box area.
   """
 
-  metadata_keys = ("image_id", "box_score", "area")
+  metadata_keys = ("image_id", "box_score", "area", "scale")
 
   def __init__(self, annotations: Any, *, vis_thr: float = 0.2, oks_thr: float = 0.9,
                use_nms: bool = True, sigmas: Sequence[float] | None = None,
@@ -158,6 +159,9 @@ class COCOKeypointEvaluator:
     box_score = np.asarray(batch.get("box_score", np.ones(b)), np.float32).reshape(-1)
     if "area" in batch:
       area = np.asarray(batch["area"], np.float32).reshape(-1)
+    elif "scale" in batch:   # mmpose's person area: the padded crop's
+      area = np.prod(np.asarray(batch["scale"], np.float32).reshape(-1, 2) * 200.0,
+                     axis=-1)
     else:
       extent = predictions[..., :2].max(1) - predictions[..., :2].min(1)
       area = np.prod(extent, axis=-1)
@@ -210,3 +214,12 @@ class COCOKeypointEvaluator:
     stats = {name: float(v) * 100 if v >= 0 else -1.0
              for name, v in zip(STAT_NAMES, ev.stats)}
     return {**stats, **out}
+
+
+def format_coco_table(results: Mapping[str, Any]) -> str:
+  """COCO keypoint AP / AR (percent) as a two-row table."""
+  names = [n for n in STAT_NAMES if n in results]
+  width = max(6, *(len(n) for n in names))
+  head = " ".join(f"{n:>{width}}" for n in names)
+  row = " ".join(f"{results[n]:>{width}.1f}" for n in names)
+  return f"{head}\n{row}"

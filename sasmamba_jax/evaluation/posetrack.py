@@ -1,7 +1,8 @@
 """PoseTrack multi-person pose mAP exactly as the official ``poseval`` computes it.
 
 poseval (leonid-pishchulin/poseval at 4258a15, ``evaluateAP``), reimplemented from
-its documented rules (REFERENCE section 9, ``../shared/fixtures/posetrack_eval``):
+its documented rules (docs/reference.md, PoseTrack; the tests hold it against
+poseval's own outputs on synthetic files):
 
 1. Ground-truth files are the ``*.json`` of ``gt_dir``; each has a prediction file
    of the same name in ``pred_dir``. PoseTrack18 files (COCO-style ``images`` /
@@ -47,13 +48,9 @@ from typing import Any
 
 import numpy as np
 
-PathLike = str | os.PathLike
+from sasmamba_jax import skeletons
 
-#: PoseTrack18 keypoint slots (COCO order; the eye slots hold head_bottom/head_top).
-POSETRACK_KEYPOINTS: tuple[str, ...] = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+PathLike = str | os.PathLike
 
 #: poseval's 15 joints in its order (its "neck" is PoseTrack18's head_bottom).
 POSEVAL_JOINTS: tuple[str, ...] = (
@@ -74,7 +71,7 @@ DIST_THRESHOLD = 0.5
 NUM_JOINTS = 15
 
 #: poseval joint j <- PoseTrack18 slot SLOTS_17_TO_15[j].
-SLOTS_17_TO_15 = np.asarray([POSETRACK_KEYPOINTS.index(n) for n in _POSEVAL_NAMES_18])
+SLOTS_17_TO_15 = np.asarray([skeletons.POSETRACK.index(n) for n in _POSEVAL_NAMES_18])
 
 _PROTOCOL = "evaluate_posetrack"
 
@@ -735,7 +732,8 @@ def write_posetrack_predictions(out_dir: PathLike, videos: Sequence[Video],
             "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]})
     data = {"images": images, "annotations": annotations,
             "categories": [{"supercategory": "person", "id": 1, "name": "person",
-                            "keypoints": list(POSETRACK_KEYPOINTS), "skeleton": []}]}
+                            "keypoints": list(skeletons.POSETRACK.joint_names),
+                            "skeleton": []}]}
     path = out_dir / f"{video.name}.json"
     path.write_text(json.dumps(data))
     paths.append(path)

@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-#: The 15 Sub-JHMDB joints (REFERENCE section 9).
-JOINTS: tuple[str, ...] = (
-    "neck", "belly", "head", "right_shoulder", "left_shoulder", "right_hip",
-    "left_hip", "right_elbow", "left_elbow", "right_knee", "left_knee",
-    "right_wrist", "left_wrist", "right_ankle", "left_ankle")
+from sasmamba_jax import skeletons
+
+#: The 15 Sub-JHMDB joints.
+JOINTS: tuple[str, ...] = skeletons.SUB_JHMDB.joint_names
 
 GROUPS: dict[str, tuple[int, ...]] = {
     "Head": (2,), "Shoulder": (3, 4), "Elbow": (7, 8), "Wrist": (11, 12),

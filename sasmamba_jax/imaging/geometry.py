@@ -1,6 +1,6 @@
 """Box, centre/scale and the UDP affine warp of top-down pose estimation (NumPy).
 
-Conventions (ViTPose / mmpose 0.x, REFERENCE section 8): boxes are (x, y, w, h) in
+Conventions (ViTPose / mmpose 0.x; docs/reference.md, ViTPose): boxes are (x, y, w, h) in
 image pixels; a person box becomes a centre (pixels) and a scale in units of
 ``pixel_std = 200`` pixels, with the box grown to the crop's aspect ratio and padded.
 The crop is the UDP ("unbiased data processing") warp, which maps pixel *centres*:
@@ -140,3 +140,13 @@ def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
   """
   matrix = warp_matrix(center, scale, rotation_deg, output_size, dtype=np.float64)
   return affine_points(np.asarray(points, np.float64), invert_affine(matrix))
+
+
+def valid_boxes(boxes_xywh: np.ndarray, image_size_wh: Sequence[int]) -> np.ndarray:
+  """(N,) bool: finite boxes of positive width and height that overlap the image."""
+  boxes = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
+  x, y, w, h = boxes.T
+  width, height = image_size_wh
+  with np.errstate(invalid="ignore"):
+    return (np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0) & (x < width)
+            & (y < height) & (x + w > 0) & (y + h > 0))

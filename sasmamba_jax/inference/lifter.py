@@ -18,7 +18,6 @@ camera, one unit = half the image width. ``Lifter`` returns them root-relative
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from typing import Any, Callable
 import warnings
@@ -29,9 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from sasmamba_jax import evaluation
-from sasmamba_jax import export
+from sasmamba_jax import loading
 from sasmamba_jax import skeletons
+from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.datasets.common import normalize_pixels
+from sasmamba_jax.train import config as config_lib
 
 #: window length used for models without a fixed one (the MLP baseline)
 DEFAULT_WINDOW = 243
@@ -77,7 +78,7 @@ class Lifter:
     if getattr(config, "num_joints", 17) != 17:
       raise ValueError(f"Lifter: the model takes {config.num_joints} joints; lifting "
                        "detections needs an H36M-17 model")
-    self.model_name = getattr(model, "registry_name", type(model).__name__)
+    self.model_name = getattr(model.config, "name", "") or type(model).__name__
     self.in_channels = int(config.in_channels)
     self.num_frames = int(getattr(config, "num_frames", None) or DEFAULT_WINDOW)
     self.stride = (max(1, self.num_frames // 2) if stride is None
@@ -112,12 +113,11 @@ class Lifter:
     ``flip_test`` is given) the flip test; other sources feed the confidence when
     the model takes 3 channels, and flip-test by default.
     """
-    source = pathlib.Path(source)
-    model = export.load_pretrained(source, latest=latest)
+    model = loading.load(source, latest=latest)
     constant_confidence, run_flip = False, True
-    saved = source / "config.json"
-    if source.is_dir() and saved.is_file():
-      task = json.loads(saved.read_text()).get("task", {})
+    resolved = sources.resolve(source)
+    if isinstance(resolved, sources.RunDirectory):
+      task = config_lib.load_saved(resolved.config_file).task
       constant_confidence = bool(task.get("constant_confidence", False))
       run_flip = bool(task.get("flip_test", True))
     return cls(model, flip_test=run_flip if flip_test is None else flip_test,

@@ -21,6 +21,7 @@ from PIL import Image
 import tqdm
 
 from sasmamba_jax import topdown
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.inference.formats import Detections
 from sasmamba_jax.inference.formats import KeypointFileError
 from sasmamba_jax.inference.formats import Person
@@ -135,9 +136,8 @@ def detect_2d(model: Any, frames: Frames, boxes: list[np.ndarray], *,
   ``input_size`` (width, height) defaults to the crop the model was built for.
   A keypoint's score is its heatmap maximum; a person's score its box score.
   """
-  if input_size is None:
-    h, w = getattr(getattr(model, "config", None), "image_size", (256, 192))
-    input_size = (int(w), int(h))
+  codec = (topdown.model_codec(model) if input_size is None
+           else HeatmapCodec(tuple(input_size)))
   people: list[list[Person]] = []
   for i in tqdm.tqdm(range(len(frames)), desc="2D pose", unit="frame",
                      disable=len(frames) < 50):
@@ -150,8 +150,8 @@ def detect_2d(model: Any, frames: Frames, boxes: list[np.ndarray], *,
     if not len(b):
       people.append([])
       continue
-    keypoints, scores = topdown.estimate_2d(model, image, inside,
-                                            input_size=input_size, flip=flip)
+    keypoints, scores = topdown.estimate_2d(model, image, inside, codec=codec,
+                                            flip=flip)
     people.append([
         Person(np.concatenate([keypoints[n], scores[n][:, None]], -1).astype(
             np.float64), float(b[n, 4]), None, b[n, :4])

@@ -1,7 +1,9 @@
 """GLSMamba (ICCV 2025): global-local space-time Mamba for video 2D pose estimation.
 
-No public code exists; this is our reference implementation of the paper (REFERENCE
-sections 6 and 11), with every open choice a field of ``GLSMambaConfig``.
+No public code exists; this is our reference implementation of the paper (Wu et al.,
+"GLSMamba", ICCV 2025; ``docs/reference.md`` lists what it gives and what we chose).
+The paper's sizes and ablations are fields of ``GLSMambaConfig``; the choices it
+leaves open are constants of this module (``models/README.md`` says why).
 
 Forward, for backbone features x (B, T, h, w, in_channels) of a clip of T = 2 delta + 1
 frames (ViTPose's 256-channel deconvolution output, 64 x 48 for a 256 x 192 crop):
@@ -9,10 +11,10 @@ frames (ViTPose's 256-channel deconvolution output, 64 x 48 for a 256 x 192 crop
      + learnable temporal embedding (T, D);
   2. ``num_gsm`` GSM blocks (global spatio-temporal Mamba):
        u = LN(x)
-       main = ChannelAttention(u) -> Linear(D -> E) -> LN -> SiLU -> STS6D -> STMM
-       gate = Linear(D -> E) -> depthwise k x k conv per frame -> LN -> SiLU
-       x = x + Linear(E -> D)(main * gate)
-       x = x + FFN(LN(x))                         FFN: D -> mlp_ratio D -> D, GELU
+       main = ChannelAttention(u) -> Linear(D -> D) -> LN -> SiLU -> STS6D -> STMM
+       gate = Linear(D -> D) -> depthwise 3 x 3 conv per frame -> LN -> SiLU
+       x = x + Linear(D -> D)(main * gate)
+       x = x + FFN(LN(x))                         FFN: D -> 4 D -> D, GELU
   3. ``num_lrm`` LRM blocks (local refinement): the same without channel attention,
      STS6D + STMM replaced by WSTS (windows wh x ww x T, forward + reverse, summed);
   4. head: LN, sum over the T frames, 3 x 3 conv D -> K heatmaps of the centre frame.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -39,90 +41,83 @@ from sasmamba_jax.nn.mlp import Mlp
 from sasmamba_jax.nn.spacetime_scan import ROUTE_KINDS
 from sasmamba_jax.nn.spacetime_scan import STS6D
 from sasmamba_jax.nn.spacetime_scan import WSTS
-from sasmamba_jax.nn.stmm import STMM_GRIDS
-from sasmamba_jax.nn.stmm import STMM_SOURCES
 from sasmamba_jax.nn.stmm import STMM
 from sasmamba_jax.nn.stmm import ChannelAttention
 from sasmamba_jax.ops import available_impls
 
+# Our choices where the paper is silent (fixed: no config sets them, no ablation
+# varies them). The STMM's deformable convolution is a full 3 x 3 E -> E conv with
+# one offset group sampling each frame's grid from the running stream
+# (``nn.stmm.STMM``'s defaults); the scans' dt rank is ceil(E / 16).
+MLP_RATIO = 4.0            # FFN hidden width = 4 D
+GATE_KERNEL = 3            # the gate stream's depthwise conv, per frame
+CA_REDUCTION = 4           # channel attention: D -> D / 4 -> D
+NORM_EPS = 1e-6            # every LayerNorm
+TEMPORAL_INIT_STD = 0.02   # the learnable temporal embedding's normal init
+HEAD_INIT_STD = 0.001      # the heatmap conv's normal init, as ViTPose's final layer
+
+#: Options of earlier versions, each with the one value the model now always uses:
+#: a saved config or model directory holding that value still loads.
+RETIRED_OPTIONS: dict[str, Any] = {
+    "expand": 1.0, "dt_rank": None, "restart_routes": False, "stmm_kernel": 3,
+    "stmm_groups": 1, "stmm_offset_groups": 1, "stmm_grids": ("frame", "frame"),
+    "stmm_sample_from": "stream", "ca_reduction": CA_REDUCTION,
+    "ca_frame_hidden": None, "gate_kernel": GATE_KERNEL, "mlp_ratio": MLP_RATIO,
+    "norm_eps": NORM_EPS, "temporal_init_std": TEMPORAL_INIT_STD,
+    "head_init_std": HEAD_INIT_STD}
+
 
 @dataclasses.dataclass(frozen=True)
 class GLSMambaConfig:
-  """Every size and choice of a GLSMamba model (paper facts and our choices).
+  """The sizes and ablations of a GLSMamba model.
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes): what rebuilds the
+      model with these fields.
     backbone: the frozen backbone whose features the model takes (informational:
       "vitpose_b", "vitpose_h"; used for FLOP counts of the whole pipeline).
     num_frames: T = 2 delta + 1 (paper: 5); 1 is the per-frame ablation. The channel
       attention's frame MLP and the temporal embedding are built for exactly T.
     in_channels: backbone feature channels (ViTPose's deconvolution output: 256).
     num_keypoints: K heatmaps (PoseTrack: 17 COCO-ordered slots).
-    dim: D, the block width (ours: 128).
-    expand: E = expand * D, the scan width (ours: 1).
+    dim: D, the block and scan width (ours: 128; the scans do not expand it).
     d_state: N (16, mamba's default).
-    dt_rank: R; None means ceil(E / 16).
     num_gsm, num_lrm: block counts (paper: 4 and 2; num_lrm 0 drops the LRM).
     routes: route kinds of STS6D, in merge order: any ordered subset of
-      ("unified", "space", "time"); each kind brings a forward and a reverse route.
-    restart_routes: False: each route is one scan over all T h w tokens; True: the
-      space-wise route restarts at each frame and the time-wise one at each pixel.
-    stmm: True merges the kinds with STMM (modulated deformable convs); False sums.
-    stmm_kernel, stmm_groups, stmm_offset_groups: the DCN's kernel, convolution
-      groups (1: full E -> E conv; E: depthwise) and offset groups.
-    stmm_grids: sampling grid per merge stage, "frame" (h x w per frame) or
-      "time_width" (T x w per row).
-    stmm_sample_from: "stream" (deform the running stream, the paper's DCN(y_u)) or
-      "kind" (deform the incoming kind).
-    ca_reduction: channel-attention channel MLP D -> D / ca_reduction -> D.
-    ca_frame_hidden: channel-attention frame MLP T -> hidden -> T (None: 2 T).
-    gate_kernel: the gate stream's depthwise conv (k x k per frame).
-    mlp_ratio: FFN hidden = mlp_ratio * D.
+      ("unified", "space", "time"); each kind brings a forward and a reverse route
+      (the paper's route ablation).
+    stmm: True merges the kinds with STMM (modulated deformable convs); False sums
+      them (the paper's STMM ablation).
     window: WSTS window (wh, ww) (paper: 8 x 6 at 64 x 48 features).
-    norm_eps: LayerNorm epsilon everywhere.
-    temporal_init_std: std of the learnable temporal embedding's normal init.
     dtype: compute dtype ("float32" or "bfloat16"); parameters are float32 and the
       scans and DCN sampling run in float32.
     impl, chunk_size: ``ops.selective_scan`` implementation and chunk size.
     remat: recompute each block in the backward pass (less activation memory).
-    head_init_std: the heatmap conv's initial weights are normal(0, this) with a
-      zero bias, as ViTPose's final layer (the heatmaps start near zero); None
-      keeps PyTorch's default initialisation.
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("backbone", "dim", "num_gsm", "num_lrm")
+
+  name: str = ""
   backbone: str = "vitpose_b"
   num_frames: int = 5
   in_channels: int = 256
   num_keypoints: int = 17
   dim: int = 128
-  expand: float = 1.0
   d_state: int = 16
-  dt_rank: int | None = None
   num_gsm: int = 4
   num_lrm: int = 2
   routes: tuple[str, ...] = ROUTE_KINDS
-  restart_routes: bool = False
   stmm: bool = True
-  stmm_kernel: int = 3
-  stmm_groups: int = 1
-  stmm_offset_groups: int = 1
-  stmm_grids: tuple[str, ...] = ("frame", "frame")
-  stmm_sample_from: str = "stream"
-  ca_reduction: int = 4
-  ca_frame_hidden: int | None = None
-  gate_kernel: int = 3
-  mlp_ratio: float = 4.0
   window: tuple[int, int] = (8, 6)
-  norm_eps: float = 1e-6
-  temporal_init_std: float = 0.02
   dtype: str = "float32"
   impl: str = "auto"
   chunk_size: int | None = None
   remat: bool = False
-  head_init_std: float | None = 0.001
 
   def __post_init__(self):
     object.__setattr__(self, "routes", tuple(self.routes))
-    object.__setattr__(self, "stmm_grids", tuple(self.stmm_grids))
     object.__setattr__(self, "window", tuple(int(a) for a in self.window))
     object.__setattr__(self, "dtype", compute_dtype_name(self.dtype,
                                                          "GLSMambaConfig: dtype"))
@@ -132,33 +127,13 @@ class GLSMambaConfig:
                        f"{ROUTE_KINDS}, at least one, got {self.routes}")
     positive = dict(num_frames=self.num_frames, in_channels=self.in_channels,
                     num_keypoints=self.num_keypoints, dim=self.dim,
-                    d_state=self.d_state, stmm_kernel=self.stmm_kernel,
-                    gate_kernel=self.gate_kernel, ca_reduction=self.ca_reduction)
+                    d_state=self.d_state)
     for name, v in positive.items():
       if not isinstance(v, int) or v < 1:
         raise ValueError(f"GLSMambaConfig: {name} must be a positive int, got {v!r}")
-    for name in ("stmm_kernel", "gate_kernel"):
-      if getattr(self, name) % 2 == 0:
-        raise ValueError(f"GLSMambaConfig: {name} must be odd, got "
-                         f"{getattr(self, name)}")
     if self.num_gsm < 0 or self.num_lrm < 0 or self.num_gsm + self.num_lrm < 1:
       raise ValueError(f"GLSMambaConfig: need num_gsm, num_lrm >= 0 and at least one "
                        f"block, got {self.num_gsm} and {self.num_lrm}")
-    if self.expand <= 0 or self.mlp_ratio <= 0:
-      raise ValueError(f"GLSMambaConfig: expand and mlp_ratio must be > 0, got "
-                       f"{self.expand} and {self.mlp_ratio}")
-    e = self.inner
-    if e % self.stmm_groups or e % self.stmm_offset_groups:
-      raise ValueError(f"GLSMambaConfig: stmm_groups ({self.stmm_groups}) and "
-                       f"stmm_offset_groups ({self.stmm_offset_groups}) must divide "
-                       f"E = expand * dim = {e}")
-    if any(g not in STMM_GRIDS for g in self.stmm_grids) or (
-        len(self.stmm_grids) < len(self.routes) - 1):
-      raise ValueError(f"GLSMambaConfig: stmm_grids needs one of {STMM_GRIDS} per "
-                       f"merge stage ({len(self.routes) - 1}), got {self.stmm_grids}")
-    if self.stmm_sample_from not in STMM_SOURCES:
-      raise ValueError(f"GLSMambaConfig: stmm_sample_from must be one of "
-                       f"{STMM_SOURCES}, got {self.stmm_sample_from!r}")
     if len(self.window) != 2 or min(self.window) < 1:
       raise ValueError(f"GLSMambaConfig: window must be (wh, ww) >= 1, got "
                        f"{self.window}")
@@ -169,8 +144,8 @@ class GLSMambaConfig:
 
   @property
   def inner(self) -> int:
-    """E, the scan width."""
-    return int(self.expand * self.dim)
+    """E, the scan width (= D)."""
+    return self.dim
 
 
 def sincos_2d(height: int, width: int, dim: int) -> np.ndarray:
@@ -198,30 +173,26 @@ class GLSMambaBlock(nnx.Module):
     dtype = jnp.dtype(c.dtype)
     d, e = c.dim, c.inner
     self.local = local
-    ln = lambda n: torch_init.layer_norm(n, epsilon=c.norm_eps, dtype=dtype, rngs=rngs)
+    ln = lambda n: torch_init.layer_norm(n, epsilon=NORM_EPS, dtype=dtype, rngs=rngs)
     self.norm1 = ln(d)
     self.attention = None if local else ChannelAttention(
-        d, c.num_frames, reduction=c.ca_reduction, frame_hidden=c.ca_frame_hidden,
-        dtype=dtype, rngs=rngs)
+        d, c.num_frames, reduction=CA_REDUCTION, dtype=dtype, rngs=rngs)
     self.in_proj = torch_init.linear(d, e, use_bias=False, dtype=dtype, rngs=rngs)
     self.main_norm = ln(e)
-    scan = dict(d_state=c.d_state, dt_rank=c.dt_rank, impl=c.impl,
-                chunk_size=c.chunk_size, rngs=rngs)
+    scan = dict(d_state=c.d_state, impl=c.impl, chunk_size=c.chunk_size, rngs=rngs)
     if local:
       self.wsts = WSTS(e, c.window, **scan)
     else:
-      self.sts6d = STS6D(e, c.routes, restart=c.restart_routes, **scan)
-      self.stmm = STMM(e, c.routes, kernel_size=c.stmm_kernel, groups=c.stmm_groups,
-                       offset_groups=c.stmm_offset_groups, grids=c.stmm_grids,
-                       sample_from=c.stmm_sample_from, dtype=dtype, rngs=rngs
-                       ) if c.stmm and len(c.routes) > 1 else None
+      self.sts6d = STS6D(e, c.routes, **scan)
+      self.stmm = (STMM(e, c.routes, dtype=dtype, rngs=rngs)
+                   if c.stmm and len(c.routes) > 1 else None)
     self.gate_proj = torch_init.linear(d, e, use_bias=False, dtype=dtype, rngs=rngs)
-    self.gate_conv = torch_init.conv2d(e, e, c.gate_kernel, groups=e, dtype=dtype,
+    self.gate_conv = torch_init.conv2d(e, e, GATE_KERNEL, groups=e, dtype=dtype,
                                        rngs=rngs)
     self.gate_norm = ln(e)
     self.out_proj = torch_init.linear(e, d, use_bias=False, dtype=dtype, rngs=rngs)
     self.norm2 = ln(d)
-    self.mlp = Mlp(d, int(c.mlp_ratio * d), dtype=dtype, rngs=rngs)
+    self.mlp = Mlp(d, int(MLP_RATIO * d), dtype=dtype, rngs=rngs)
 
   def mixer(self, u: jax.Array) -> jax.Array:
     """(B, T, h, w, D) normalised -> (B, T, h, w, D)."""
@@ -250,21 +221,20 @@ class GLSMamba(nnx.Module):
     c = self.config = config
     dtype = jnp.dtype(c.dtype)
     self.embed = torch_init.linear(c.in_channels, c.dim, dtype=dtype, rngs=rngs)
-    self.temporal_embed = nnx.Param(c.temporal_init_std * jax.random.normal(
+    self.temporal_embed = nnx.Param(TEMPORAL_INIT_STD * jax.random.normal(
         rngs.params(), (c.num_frames, c.dim), jnp.float32))
     self.gsm_blocks = nnx.List([GLSMambaBlock(c, local=False, rngs=rngs)
                                 for _ in range(c.num_gsm)])
     self.lrm_blocks = nnx.List([GLSMambaBlock(c, local=True, rngs=rngs)
                                 for _ in range(c.num_lrm)])
-    self.head_norm = torch_init.layer_norm(c.dim, epsilon=c.norm_eps, dtype=dtype,
+    self.head_norm = torch_init.layer_norm(c.dim, epsilon=NORM_EPS, dtype=dtype,
                                            rngs=rngs)
     self.head = torch_init.conv2d(c.dim, c.num_keypoints, 3, dtype=dtype, rngs=rngs)
-    if c.head_init_std is not None:
-      # As ViTPose's final layer (normal(0, 0.001), zero bias): the heatmaps start
-      # near zero, so the first steps do not chase a sum of T LayerNormed frames.
-      self.head.kernel[...] = c.head_init_std * jax.random.normal(
-          rngs.params(), self.head.kernel.shape, jnp.float32)
-      self.head.bias[...] = jnp.zeros_like(self.head.bias[...])
+    # As ViTPose's final layer (normal(0, 0.001), zero bias): the heatmaps start
+    # near zero, so the first steps do not chase a sum of T LayerNormed frames.
+    self.head.kernel[...] = HEAD_INIT_STD * jax.random.normal(
+        rngs.params(), self.head.kernel.shape, jnp.float32)
+    self.head.bias[...] = jnp.zeros_like(self.head.bias[...])
 
   def check_input(self, x: Any) -> None:
     """Raises a ValueError saying what is wrong with a (B, T, h, w, C) feature clip."""
@@ -312,7 +282,25 @@ class GLSMamba(nnx.Module):
 
 
 def glsmamba_config(**overrides: Any) -> GLSMambaConfig:
-  """GLSMamba-B (on ViTPose-B features): our default sizes (models/README.md)."""
+  """GLSMamba-B (on ViTPose-B features): our default sizes (models/README.md).
+
+  ``RETIRED_OPTIONS`` at their one value are accepted (and dropped), so configs and
+  model directories of earlier versions still load.
+
+  Raises:
+    ValueError: a retired option with another value (no model of this version
+      reproduces it).
+  """
+  for key, value in RETIRED_OPTIONS.items():
+    if key not in overrides:
+      continue
+    given = overrides.pop(key)
+    same = (tuple(given) == value if isinstance(value, tuple)
+            and isinstance(given, (list, tuple)) else given == value)
+    if not same:
+      raise ValueError(f"model option {key} = {given!r} is no longer supported "
+                       f"(this version always uses {value!r}); drop it, or use the "
+                       "sasmamba_jax version the model was trained with")
   return GLSMambaConfig(**overrides)
 
 

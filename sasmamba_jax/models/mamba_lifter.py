@@ -1,7 +1,7 @@
 """PoseMamba and SasMamba: one spatio-temporal Mamba lifter, two official variants.
 
-Both official models share this layout, key names and forward (REFERENCE sections 2
-and 3); they differ only inside the SSM mixer (``conv_type`` and ``joint_gathers``):
+Both official models share this layout, key names and forward (their official
+``PoseMamba.py`` / ``SasMamba.py``; docs/reference.md); they differ only inside the SSM mixer (``conv_type`` and ``joint_gathers``):
 
   PoseMamba: plain depthwise 3x3 conv, the local-limb gather on direction 0;
   SasMamba:  depthwise deformable conv, the stride-2 and stride-3 gathers.
@@ -21,7 +21,7 @@ their place differs.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,9 @@ class LifterConfig:
   """Architecture and run options of a ``MambaLifter``.
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes, e.g. an official
+      checkpoint of another size): what rebuilds the model with these fields.
     family: "posemamba", "sasmamba" or any label (informational only).
     num_frames: length of the temporal position embedding: the longest clip the model
       takes (the official tables have 243 rows; shorter clips use the first T rows).
@@ -64,6 +67,10 @@ class LifterConfig:
       activations (less memory, about one more forward of compute).
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("family", "dim", "depth")
+
+  name: str = ""
   family: str = "sasmamba"
   num_frames: int = 243
   num_joints: int = 17

@@ -12,7 +12,7 @@ weight constraint is an optimiser-side detail and is not part of the module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,9 @@ class MlpBaselineConfig:
   """Options of ``MlpBaseline``.
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes, e.g. an official
+      checkpoint of another size): what rebuilds the model with these fields.
     num_joints: J.
     in_channels: 2 (x, y) or 3 (x, y, confidence).
     width: hidden width (1024 in the paper).
@@ -38,6 +41,10 @@ class MlpBaselineConfig:
     dtype: compute dtype; parameters are float32.
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("width", "num_stages")
+
+  name: str = ""
   num_joints: int = 17
   in_channels: int = 2
   width: int = 1024

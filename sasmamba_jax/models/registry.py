@@ -8,6 +8,10 @@
   model = create("glsmamba_b")                            # video 2D pose estimation
   model = create("glsmamba_b", num_frames=1, num_lrm=0)   # an ablation
 
+A model's config carries its registered ``name`` (``model.config.name``): the
+name and the config's fields rebuild it (``build(config)``); ``name_for`` finds the
+registered architecture of a config read off a checkpoint's tensors.
+
 Each ``ModelSpec`` has a ``kind`` (``names(kind)`` lists them): the lifters ("lifter")
 map (batch, T, J, in_channels) -> (batch, T, J, 3); ViTPose ("pose2d") maps images
 (batch, H, W, 3) -> heatmaps (batch, H/4, W/4, K); GLSMamba ("video_pose2d") maps
@@ -19,13 +23,14 @@ centre frame. Every model is a float32-output
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
 from flax import nnx
 
 from sasmamba_jax.models.glsmamba import GLSMamba
+from sasmamba_jax.models.glsmamba import RETIRED_OPTIONS as _GLSMAMBA_RETIRED
 from sasmamba_jax.models.glsmamba import GLSMambaConfig
 from sasmamba_jax.models.glsmamba import glsmamba_config
 from sasmamba_jax.models.mamba_lifter import LifterConfig
@@ -54,6 +59,9 @@ class ModelSpec:
   #: heatmaps) or "video_pose2d" (backbone features of a clip -> heatmaps of its
   #: centre frame); benchmarks and tools written for one kind list ``names(kind)``
   kind: str = "lifter"
+  #: options of earlier versions with the one value the model now always uses
+  #: (``make_config`` accepts them at that value)
+  retired: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _lifter(make: Callable[..., Any], **defaults: Any):
@@ -72,11 +80,10 @@ def _glsmamba_loop_free(config: GLSMambaConfig, frames: int) -> dict[str, Any]:
 
 
 _GLSMAMBA_TINY = dict(backbone="tiny", num_frames=3, in_channels=32, num_keypoints=5,
-                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3),
-                      ca_reduction=4)
+                      dim=16, d_state=4, num_gsm=1, num_lrm=1, window=(2, 3))
 
 _SPECS = [
-    # Official SasMamba H36M configuration (REFERENCE section 3).
+    # Official SasMamba H36M configuration (docs/reference.md).
     ModelSpec("sasmamba", _lifter(sasmamba_config, dim=64, depth=5), MambaLifter,
               "SasMamba, official H36M configuration (dim 64, 5 pairs, T 243)",
               loop_free=_lifter_loop_free),
@@ -88,7 +95,7 @@ _SPECS = [
     ModelSpec("sasmamba_l", _lifter(sasmamba_config, dim=128, depth=20), MambaLifter,
               "SasMamba-L (ours): dim 128, 20 pairs",
               loop_free=_lifter_loop_free),
-    # PoseMamba official configs (S, B, L) and the paper's X (REFERENCE section 2).
+    # PoseMamba official configs (S, B, L) and the paper's X (docs/reference.md).
     ModelSpec("posemamba_s", _lifter(posemamba_config, dim=64, depth=10), MambaLifter,
               "PoseMamba-S (dim 64, 10 pairs)",
               loop_free=_lifter_loop_free),
@@ -103,7 +110,7 @@ _SPECS = [
               loop_free=_lifter_loop_free),
     ModelSpec("mlp_baseline", MlpBaselineConfig, MlpBaseline,
               "Martinez et al. 2017 per-frame residual MLP (width 1024, 2 stages)"),
-    # ViTPose (REFERENCE section 8): official COCO 256 x 192 configs with the classic
+    # ViTPose (docs/reference.md): official COCO 256 x 192 configs with the classic
     # head; drop-path rates of the official training configs.
     ModelSpec("vitpose_s", _lifter(vitpose_config, embed_dim=384, depth=12,
                                    num_heads=12, drop_path_rate=0.1), ViTPose,
@@ -127,19 +134,22 @@ _SPECS = [
                                       deconv_filters=(32, 32), drop_path_rate=0.1),
               ViTPose, "ViTPose test size (width 32, 2 blocks, 2 heads), 64 x 48",
               kind="pose2d"),
-    # GLSMamba (REFERENCE sections 6 and 11; no official code): the head on frozen
+    # GLSMamba (the paper; no official code): the head on frozen
     # ViTPose features. B and H share the head's sizes (ours, models/README.md);
     # they differ in the backbone whose 256-channel features they take.
     ModelSpec("glsmamba_b", _lifter(glsmamba_config, backbone="vitpose_b"), GLSMamba,
               "GLSMamba on ViTPose-B features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
     ModelSpec("glsmamba_h", _lifter(glsmamba_config, backbone="vitpose_h"), GLSMamba,
               "GLSMamba on ViTPose-H features (ours: D 128, 4 GSM + 2 LRM, T 5)",
-              loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
     # A 30k-parameter GLSMamba for tests (every part present, tiny widths).
     ModelSpec("glsmamba_tiny", _lifter(glsmamba_config, **_GLSMAMBA_TINY), GLSMamba,
               "GLSMamba for tests: D 16, 1 GSM + 1 LRM, T 3, 32 feature channels, "
-              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d"),
+              "window 2x3", loop_free=_glsmamba_loop_free, kind="video_pose2d",
+              retired=_GLSMAMBA_RETIRED),
 ]
 _REGISTRY = {spec.name: spec for spec in _SPECS}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -164,15 +174,45 @@ def _spec(name: str) -> ModelSpec:
                      ) from None
 
 
-def get_config(name: str, **overrides: Any
+def get_config(name: str, /, **overrides: Any
                ) -> LifterConfig | MlpBaselineConfig | ViTPoseConfig | GLSMambaConfig:
   """The config of model ``name`` with ``overrides`` (config fields) applied."""
   spec = _spec(name)
+  if overrides.pop("name", name) != name:
+    raise ValueError(f"{name}: the options name another model; drop 'name'")
   try:
-    return spec.make_config(**overrides)
+    config = spec.make_config(**overrides)
   except TypeError as e:  # An unknown field name.
-    fields = [f.name for f in dataclasses.fields(spec.make_config())]
+    fields = [f.name for f in dataclasses.fields(spec.make_config())
+              if f.name != "name"]
     raise ValueError(f"{name}: bad option ({e}); options: {', '.join(fields)}") from None
+  return dataclasses.replace(config, name=name)
+
+
+def name_for(config: Any) -> str:
+  """The registered name of ``config``'s architecture (its ``ARCHITECTURE`` fields
+  equal that model's defaults), or "" when no registered model has it."""
+  for spec in _SPECS:
+    default = spec.make_config()
+    if type(default) is type(config) and all(
+        getattr(default, f) == getattr(config, f) for f in type(config).ARCHITECTURE):
+      return spec.name
+  return ""
+
+
+def config_types() -> dict[str, type]:
+  """The config dataclasses of the registered models, by class name."""
+  return {type(s.make_config()).__name__: type(s.make_config()) for s in _SPECS}
+
+
+def build(config: Any, *, rngs: nnx.Rngs | None = None, seed: int = 0) -> nnx.Module:
+  """The model of a config of any registered type (a registered ``config.name`` or
+  "" for another architecture of the family), in training mode."""
+  for spec in _SPECS:
+    if type(spec.make_config()) is type(config):
+      return spec.make_model(config, rngs=rngs if rngs is not None else
+                             nnx.Rngs(seed))
+  raise ValueError(f"no registered model takes a {type(config).__name__}")
 
 
 def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
@@ -190,13 +230,9 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, seed: int = 0,
       ``num_lrm``, ``dim`` ... (GLSMamba, see ``GLSMambaConfig``).
 
   Returns:
-    The model, in training mode.
+    The model, in training mode; ``model.config.name`` is ``name``.
   """
-  config = get_config(name, **overrides)
-  model = _spec(name).make_model(config, rngs=rngs if rngs is not None else
-                                 nnx.Rngs(seed))
-  model.registry_name = name  # What rebuilds it (export.save_pretrained).
-  return model
+  return build(get_config(name, **overrides), rngs=rngs, seed=seed)
 
 
 def create_abstract(name: str, **overrides: Any) -> nnx.Module:
@@ -210,7 +246,13 @@ def count_parameters(model: nnx.Module) -> int:
                  for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))))
 
 
+def retired_options(name: str) -> Mapping[str, Any]:
+  """Options model ``name`` no longer has, with the value it always uses now."""
+  return _spec(name).retired
+
+
 def describe(name: str) -> str:
+  """One line about model ``name``."""
   return _spec(name).description
 
 

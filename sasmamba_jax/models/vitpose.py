@@ -1,7 +1,7 @@
 """ViTPose (Xu et al., NeurIPS 2022): a plain ViT backbone and the classic heatmap head.
 
 Channels-last re-implementation of the official ``mmpose/models/backbones/vit.py`` and
-``TopdownHeatmapSimpleHead`` (REFERENCE section 8), with the official semantics:
+``TopdownHeatmapSimpleHead`` (docs/reference.md, ViTPose), with the official semantics:
 
   images (B, H, W, 3), normalised (RGB / 255, ImageNet mean / std)
   -> patch conv (k = s = 16, padding 2; H and W multiples of 16) -> (B, H/16, W/16, C)
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +41,7 @@ from sasmamba_jax.nn.droppath import DropPath
 from sasmamba_jax.nn.dtypes import compute_dtype_name
 from sasmamba_jax.nn.mlp import Mlp
 
-# Sizes of the released backbones (REFERENCE section 8): width -> (depth, heads, the
+# Sizes of the released backbones (docs/reference.md, ViTPose): width -> (depth, heads, the
 # official drop-path rate of the COCO 256 x 192 configs).
 RELEASED_SIZES: dict[int, tuple[int, int, float]] = {
     384: (12, 12, 0.1),    # ViTPose-S
@@ -62,6 +62,9 @@ class ViTPoseConfig:
   """Architecture and run options of a ``ViTPose``.
 
   Attributes:
+    name: the registered name these options start from (``models.create`` sets
+      it; "" for an architecture no registered model describes, e.g. an official
+      checkpoint of another size): what rebuilds the model with these fields.
     family: label (informational).
     image_size: (H, W) the position table is built for (official 256 x 192); other
       sizes interpolate it.
@@ -84,6 +87,10 @@ class ViTPoseConfig:
       BatchNorm statistics are computed in float32.
   """
 
+  #: the fields that tell one registered architecture from another
+  ARCHITECTURE: ClassVar[tuple[str, ...]] = ("embed_dim", "depth", "num_heads")
+
+  name: str = ""
   family: str = "vitpose"
   image_size: tuple[int, int] = (256, 192)
   patch_size: int = 16

@@ -2,7 +2,7 @@
 
 No JAX library offers this op, so it is written here from gathers. One operator,
 ``deform_conv2d``, serves SasMamba's depthwise DCNv1 (no mask) and GLSMamba's
-modulated DCNv2 (REFERENCE section 10). For output position (oy, ox), offset group g
+modulated DCNv2 (``torchvision.ops.deform_conv2d``; docs/reference.md). For output position (oy, ox), offset group g
 and kernel tap k = i * kw + j the input channels of group g are sampled at
 
   y = oy * stride_h - pad_h + i * dilation_h + offset[b, oy, ox, g * 2K + 2k]
@@ -18,7 +18,7 @@ two splits independent of each other.
 Gradients are JAX's autodiff of that formula: the interpolation weights are
 differentiated through ``y - floor(y)``, which is exactly torchvision's coordinate
 gradient, and samples outside get no offset gradient (checked against torchvision's
-compiled kernel on ``../shared/fixtures/dcnv2``).
+compiled kernel by the tests' reference outputs).
 
 Two internal paths compute the same function (same floor-based weights, so the same
 outputs and gradients up to float32 summation order; tests check them against each

@@ -1,6 +1,6 @@
 """GLSMamba's space-time selective scans: STS6D's six routes and WSTS's windows.
 
-A clip of features is (B, T, h, w, E). GLSMamba (REFERENCE sections 6 and 11) scans it
+A clip of features is (B, T, h, w, E). GLSMamba (docs/reference.md, GLSMamba) scans it
 along routes, each with its own S6 parameters:
 
   kind       forward order of the tokens                 what it is

@@ -1,7 +1,8 @@
 """The bidirectional spatio-temporal SSM mixer of PoseMamba and SasMamba (``BiSTSSM``).
 
-One mixer scans the whole (T, J) grid of a clip in four directions (REFERENCE
-section 2, forward_type ``v2_plus_poselimbs``; section 3 for SasMamba's ``_v3``):
+One mixer scans the whole (T, J) grid of a clip in four directions (the official
+``mambablocks.py`` / ``csms6s.py``: forward_type ``v2_plus_poselimbs``, SasMamba's
+``_v3``; docs/reference.md):
 
   k = 0: frame-major (joints fastest) over  x + sum_g x[:, :, g, :]  (joint gathers)
   k = 1: joint-major (frames fastest) over x

@@ -1,7 +1,7 @@
 """GLSMamba's spatio-temporal merging module (STMM) and channel attention.
 
 STMM merges the outputs of STS6D's route kinds with modulated deformable convolutions
-(REFERENCE sections 6 and 11): with y_u, y_s, y_t the unified, space-wise and
+(the GLSMamba paper; docs/reference.md, GLSMamba): with y_u, y_s, y_t the unified, space-wise and
 time-wise outputs,
 
   y_us  = y_u  + DCN_s(y_u,  offsets and mask from concat(y_u,  y_s))   "spatial"

@@ -1,6 +1,6 @@
 """The selective scan (S6) of Mamba, channels-last, with interchangeable implementations.
 
-Semantics are those of mamba's ``selective_scan_ref`` (REFERENCE section 1):
+Semantics are those of mamba's ``selective_scan_ref`` (docs/reference.md, Selective scan):
 
   delta = softplus(delta + delta_bias)            (softplus only if delta_softplus)
   h_t   = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t

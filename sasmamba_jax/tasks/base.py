@@ -1,78 +1,143 @@
-"""The Task interface: everything the trainer needs to know about a task family.
+"""What the trainer knows of a task: ``Task`` (config -> model) and ``BoundTask``.
 
-A task family (3D lifting, video 2D pose, ...) is a folder under ``tasks/`` with its
-task class, losses and config section, registered by name in ``tasks.registry``.
-The trainer, the evaluation loop and the benchmarks talk to a task only through this
-protocol, so a new family adds files and touches no trainer code.
+A task family (3D lifting, 2D pose, video 2D pose) is a folder under ``tasks/`` with
+its task class, losses and config section, registered by name in ``tasks.registry``.
+The split of responsibilities:
+
+* ``Task`` holds the family's validated ``task`` config section and builds the
+  model of a ``model`` section (``build_model``);
+* ``task.bind(model)`` checks that the model fits the task's data and returns a
+  frozen ``BoundTask``: batch spec, transforms, loss, predict and evaluator factory,
+  all of them for that model. Nothing is set on the task afterwards and nothing
+  depends on the order of calls;
+* ``BoundTask.prepare_data`` is the one optional hook (the base does nothing): a
+  family may replace the splits it trains on (the video family's feature cache).
+
+The trainer, the prediction loop and the benchmarks talk to tasks only through
+these two classes, so a new family adds files and touches no trainer code.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+import dataclasses
+import pathlib
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from flax import nnx
 import jax
 import ml_collections
 
 from sasmamba_jax import evaluation
+from sasmamba_jax.datasets.split import Split
 
 
-class Task(Protocol):
-  """What a trainable task provides. Batches are dicts of arrays (B, ...)."""
+class Task:
+  """A task family's task: its ``task`` config section, models, results.
+
+  Subclasses set ``name`` and ``higher_is_better`` and implement ``build_model``,
+  ``bind``, ``primary_metric`` and ``format_results``.
+  """
 
   #: registered name (``config.task.name``)
-  name: str
-  #: the evaluation result that selects the best checkpoint
-  primary_metric: str
-  #: whether a larger ``primary_metric`` is better (PCK, mAP) or worse (MPJPE)
-  higher_is_better: bool
+  name: ClassVar[str] = ""
+  #: whether a larger ``primary_metric`` is better (PCK, mAP, AP) or worse (MPJPE)
+  higher_is_better: ClassVar[bool] = True
 
-  def batch_spec(self, model: nnx.Module, batch_size: int
-                 ) -> dict[str, jax.ShapeDtypeStruct]:
-    """The features ``loss`` and ``predict`` read, with their shapes for ``model``.
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+
+  @property
+  def primary_metric(self) -> str:
+    """The evaluation result that selects the best checkpoint."""
+    raise NotImplementedError
+
+  def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
+                  dtype: str) -> nnx.Module:
+    """The model of a ``model`` section (name and options), fitted to the data."""
+    raise NotImplementedError
+
+  def bind(self, model: nnx.Module) -> BoundTask:
+    """This task for ``model`` (checked: a ValueError says why it does not fit)."""
+    raise NotImplementedError
+
+  def format_results(self, results: Mapping[str, Any]) -> str:
+    """A human-readable table of an evaluator's ``result()``."""
+    raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundTask:
+  """A task bound to one model: what training, prediction and evaluation need.
+
+  Batches are dicts of arrays (B, ...). Subclasses implement the methods; the
+  ``prepare_data`` hook does nothing unless a family overrides it.
+  """
+
+  task: Task
+
+  @property
+  def name(self) -> str:
+    return self.task.name
+
+  @property
+  def primary_metric(self) -> str:
+    return self.task.primary_metric
+
+  @property
+  def higher_is_better(self) -> bool:
+    return self.task.higher_is_better
+
+  def format_results(self, results: Mapping[str, Any]) -> str:
+    return self.task.format_results(results)
+
+  def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """The features ``loss`` and ``predict`` read, with their shapes.
 
     The trainer feeds exactly these keys to the compiled step; the benchmarks make
     random batches of this spec.
     """
+    raise NotImplementedError
 
-  def train_transforms(self, source: Any) -> Sequence[Any]:
+  def train_transforms(self, split: Split) -> Sequence[Any]:
     """grain transforms applied to each training example (augmentations, targets)."""
+    raise NotImplementedError
 
-  def eval_transforms(self, source: Any) -> Sequence[Any]:
+  def eval_transforms(self, split: Split) -> Sequence[Any]:
     """Deterministic grain transforms applied to each evaluation example."""
-
-  def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
-                  dtype: str) -> nnx.Module:
-    """The model of ``model_config`` (``name`` and ``kwargs``), fitted to the data."""
-
-  def check_model(self, model: nnx.Module) -> None:
-    """Raises a ValueError when a model built elsewhere cannot take this task's data."""
+    raise NotImplementedError
 
   def model_inputs(self, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, ...]:
     """The model's positional inputs for a batch (benchmarks call the model on them)."""
+    raise NotImplementedError
 
   def loss(self, model: nnx.Module, batch: Mapping[str, jax.Array]
            ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(scalar loss, named terms) of a training batch; the model is in train mode."""
+    raise NotImplementedError
 
   def predict(self, model: nnx.Module, batch: Mapping[str, jax.Array]) -> jax.Array:
     """Predictions of an evaluation batch (test-time augmentation included)."""
+    raise NotImplementedError
 
-  def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:
-    """A fresh streaming evaluator of this task's protocol for the eval ``source``
-    (a protocol may need its dataset's metadata, e.g. PoseTrack's ground truth)."""
+  def make_evaluator(self, split: Split | None = None) -> evaluation.Evaluator:
+    """A fresh streaming evaluator of the task's protocol for the eval ``split``
+    (a protocol may need its ground truth, e.g. PoseTrack's annotation files)."""
+    raise NotImplementedError
 
-  def format_results(self, results: Mapping[str, Any]) -> str:
-    """A human-readable table of ``make_evaluator().result()``."""
+  def prepare_data(self, model: nnx.Module, splits: Mapping[str, Split],
+                   workdir: pathlib.Path, *, batch_size: int = 16,
+                   num_threads: int = 2, num_workers: int = 0,
+                   log: Callable[[str], None] | None = print
+                   ) -> tuple[BoundTask, dict[str, Split]]:
+    """The binding and splits to train on for ``model`` (called by the trainer with
+    {"train": ..., "eval": ...} before training). The base returns them unchanged;
+    a family may return other splits (cached features) with the binding they need.
+    """
+    del model, workdir, batch_size, num_threads, num_workers, log
+    return self, dict(splits)
 
 
-# Optional: ``prepare_sources(model, sources, workdir, *, batch_size, num_threads,
-# num_workers, log) -> sources``. The trainer calls it with the built model and
-# {"train": ..., "eval": ...} before training; a task may return other sources
-# (the video task's feature cache).
-
-
-def is_better(task: Task, value: float, best: float | None) -> bool:
+def is_better(task: Task | BoundTask, value: float, best: float | None) -> bool:
   """Whether ``value`` of ``task.primary_metric`` beats ``best`` (None: nothing yet)."""
   if best is None:
     return True

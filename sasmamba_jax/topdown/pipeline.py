@@ -3,7 +3,8 @@
 Boxes become UDP crops (``imaging``), crops are cut out of the images and normalised
 in one jitted call per (padded) image size, the model runs on batches of crops padded
 to a power of two (with the flip test in the same call), and the heatmaps are decoded
-to image pixels inside that jitted call. Compilations: the model once per crop size
+to image pixels inside that jitted call (the ``codecs.HeatmapCodec``: crop size,
+flip test, UDP + DARK decoding). Compilations: the model once per crop size
 and batch bucket (1, 2, 4, ... ``batch_size``); the crop, which is cheap, once per
 image-size bucket (multiples of ``IMAGE_BUCKET`` pixels) and box-count bucket.
 """
@@ -11,58 +12,21 @@ image-size bucket (multiples of ``IMAGE_BUCKET`` pixels) and box-count bucket.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sasmamba_jax import imaging, skeletons
-from sasmamba_jax.topdown import decode as decode_lib
+from sasmamba_jax import imaging
+from sasmamba_jax import skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 
 #: Images are zero-padded (bottom/right) to multiples of this many pixels before
 #: cropping, so that images of similar sizes share one compiled crop. Zero padding
 #: changes no crop: the crop samples zeros outside the image anyway.
 IMAGE_BUCKET = 128
-
-
-def flip_test(apply_fn: Callable[[jax.Array], jax.Array], crops: jax.Array,
-              permutation: Sequence[int]) -> jax.Array:
-  """Flip-test heatmaps: the mean of the crops' and the mirrored crops' heatmaps.
-
-  As ViTPose's ``TopDown.forward_test`` with ``flip_test=True``,
-  ``shift_heatmap=False``: the mirrored crops' heatmaps are mirrored back
-  (``imaging.flip_heatmaps``: joints swapped, width reversed) and averaged. One call
-  of ``apply_fn`` on the 2N crops. Jittable.
-
-  Args:
-    apply_fn: crops (B, H, W, 3) -> heatmaps (B, h, w, K).
-    crops: (N, H, W, 3) normalised crops.
-    permutation: (K,) the layout's left/right permutation
-      (``skeletons.COCO.flip_permutation``).
-
-  Returns:
-    (N, h, w, K) float32 heatmaps.
-  """
-  n = crops.shape[0]
-  heatmaps = apply_fn(jnp.concatenate([crops, imaging.flip_images(crops)])).astype(
-      jnp.float32)
-  if heatmaps.shape[-1] != len(permutation):
-    raise ValueError(f"the model gives {heatmaps.shape[-1]} heatmaps but the flip "
-                     f"permutation has {len(permutation)} joints: pass the model's "
-                     "skeleton (estimate_2d(..., skeleton=...)) or flip=False")
-  return 0.5 * (heatmaps[:n] + imaging.flip_heatmaps(heatmaps[n:], np.asarray(permutation)))
-
-
-def valid_boxes(boxes_xywh: np.ndarray, image_size_wh: Sequence[int]) -> np.ndarray:
-  """(N,) bool: finite boxes of positive width and height that overlap the image."""
-  boxes = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
-  x, y, w, h = boxes.T
-  width, height = image_size_wh
-  with np.errstate(invalid="ignore"):
-    return (np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0) & (x < width)
-            & (y < height) & (x + w > 0) & (y + h > 0))
 
 
 def _bucket(n: int, most: int) -> int:
@@ -91,7 +55,7 @@ def _check_boxes(boxes: Any, image: np.ndarray, i: int) -> np.ndarray:
   if boxes.ndim != 2 or boxes.shape[1] != 4:
     raise ValueError(f"boxes of image {i} have shape {boxes.shape}; expected (N, 4) as "
                      "(x, y, w, h) in pixels")
-  ok = valid_boxes(boxes, (image.shape[1], image.shape[0]))
+  ok = imaging.valid_boxes(boxes, (image.shape[1], image.shape[0]))
   if not ok.all():
     bad = np.flatnonzero(~ok)
     raise ValueError(
@@ -113,16 +77,14 @@ def _apply(static: Any, state: Any, crops: jax.Array) -> jax.Array:
   return model(crops)
 
 
-@functools.partial(jax.jit, static_argnames=("static", "permutation", "udp",
-                                             "dark_kernel"))
-def _predict(static, state, crops, center, scale, *, permutation, udp, dark_kernel):
+@functools.partial(jax.jit, static_argnames=("static", "permutation", "codec"))
+def _predict(static, state, crops, center, scale, *, permutation, codec):
   apply_fn = functools.partial(_apply, static, state)
   if permutation is None:
     heatmaps = apply_fn(crops).astype(jnp.float32)
   else:
-    heatmaps = flip_test(apply_fn, crops, permutation)
-  return decode_lib.decode_heatmaps(heatmaps, center, scale, udp=udp,
-                                    dark_kernel=dark_kernel)
+    heatmaps = codec.flip_test(apply_fn, crops, permutation)
+  return codec.decode(heatmaps, center, scale)
 
 
 def _split(model: Any) -> tuple[Any, Any]:
@@ -136,11 +98,17 @@ def _split(model: Any) -> tuple[Any, Any]:
   return model, None
 
 
+def model_codec(model: Any) -> HeatmapCodec:
+  """ViTPose's codec for the crops ``model`` was built for (a ViTPose's
+  ``config.image_size``; 256 x 192 for a model without one)."""
+  height, width = getattr(getattr(model, "config", None), "image_size", (256, 192))
+  return HeatmapCodec((int(width), int(height)))
+
+
 def estimate_2d(model: Any, images: Any, boxes: Any, *,
-                input_size: Sequence[int] = (192, 256), flip: bool = True,
+                codec: HeatmapCodec | None = None, flip: bool = True,
                 skeleton: skeletons.Skeleton = skeletons.COCO, padding: float = 1.25,
-                batch_size: int = 32, udp: bool = True, dark_kernel: int | None = 11
-                ) -> Any:
+                batch_size: int = 32) -> Any:
   """2D keypoints of the people in images, given their boxes (ViTPose's test path).
 
   Args:
@@ -151,13 +119,13 @@ def estimate_2d(model: Any, images: Any, boxes: Any, *,
     images: one image (H, W, 3) uint8 RGB, or a list of them.
     boxes: for one image, (N, 4) boxes (x, y, w, h) in pixels; for a list of images,
       a list of such arrays (an empty one is fine).
-    input_size: crop (width, height): (192, 256) for the released ViTPose models.
+    codec: the crop size (``codec.input_size``, width and height), the flip test
+      and the decoding (UDP + DARK); default ``model_codec(model)``: ViTPose's for
+      the crops the model was built for.
     flip: average with the mirrored crops' heatmaps (ViTPose's flip test).
     skeleton: the joint layout of the heatmaps (left/right pairs for the flip).
     padding: box padding (1.25 in ViTPose).
     batch_size: most crops per model call (the batch is padded to a power of two).
-    udp: UDP decoding (ViTPose); False: the classic one.
-    dark_kernel: DARK blur size (11 in ViTPose; None: plain argmax).
 
   Returns:
     For one image, ``(keypoints, scores)``: (N, K, 2) float32 image pixels and (N, K)
@@ -175,7 +143,8 @@ def estimate_2d(model: Any, images: Any, boxes: Any, *,
                      f"({len(images)} images)")
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  width, height = (int(s) for s in input_size)
+  codec = model_codec(model) if codec is None else codec
+  width, height = codec.input_size
   images = [_check_image(im, i) for i, im in enumerate(images)]
   boxes = [_check_boxes(b, im, i) for i, (im, b) in enumerate(zip(images, boxes))]
   static, state = _split(model)
@@ -215,7 +184,7 @@ def estimate_2d(model: Any, images: Any, boxes: Any, *,
         chunk = jnp.concatenate([chunk, jnp.zeros((nb - n,) + chunk.shape[1:],
                                                   chunk.dtype)])
       k, sc = _predict(static, state, chunk, jnp.asarray(c), jnp.asarray(s),
-                       permutation=permutation, udp=udp, dark_kernel=dark_kernel)
+                       permutation=permutation, codec=codec)
       out_k.append(k[:n])   # device arrays: the next chunk is dispatched meanwhile
       out_s.append(sc[:n])
     keypoints = np.concatenate([np.asarray(k) for k in out_k])

@@ -2,14 +2,15 @@
 
 A run config has one section per component, each defined and validated where the
 component lives: ``task`` (``tasks/<family>/config.py``), ``dataset``
-(``datasets/config.py``), ``model`` (a registry name and keyword overrides that the
-model validates), ``optimizer`` (``train/optimizers.py``); the trainer's knobs
+(``datasets/config.py``), ``model`` (``models/config.py``: a registry name and that
+model's typed options), ``optimizer`` (``train/optimizers.py``); the trainer's knobs
 (batch sizes, steps, intervals, checkpoints, mesh, distributed) are defined here.
-``base_config(task)`` assembles them with their defaults; experiment files
+``base_config(task, model=...)`` assembles them with their defaults; experiment files
 (``configs/*.py``) start from it and override values; ``validate`` rejects keys the
 base does not have, wrong types and values out of range, naming the key, so a typo
 in a config file or in ``--config.KEY=VALUE`` never passes silently. The resolved
-config is saved in the run's workdir.
+config is saved in the run's workdir; ``load_saved`` reads it back (older layouts
+upgraded), typed like a fresh one.
 """
 
 from __future__ import annotations
@@ -24,16 +25,20 @@ import ml_collections
 from sasmamba_jax import models
 from sasmamba_jax import tasks
 from sasmamba_jax.datasets import config as dataset_config
+from sasmamba_jax.models import config as model_config
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
 from sasmamba_jax.train import optimizers
 
 PARAM_SHARDINGS = ("replicated", "fsdp")
-# Sections whose content is free-form: validated by their owner, not by key lists.
-_FREE_FORM = ("model.kwargs",)
 
 
-def base_config(task: str) -> ml_collections.ConfigDict:
-  """Every knob of a run of ``task`` (a registered name, ``tasks.TASK_NAMES``)."""
+def base_config(task: str, model: str | None = None) -> ml_collections.ConfigDict:
+  """Every knob of a run of ``task`` (a registered name, ``tasks.TASK_NAMES``).
+
+  ``model``: the registered model (default: the family's); the ``model`` section
+  holds its name and its typed options, None meaning the task's or the model's
+  default.
+  """
   spec = tasks.get(task)
   c = ml_collections.ConfigDict()
   c.seed = 0
@@ -42,10 +47,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.dataset = dataset_config.default_config()
   c.dataset.name = spec.default_dataset
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = spec.default_model     # sasmamba_jax.models registry name
-  # Keyword overrides for models.create (validated by the model itself).
-  c.model.kwargs = ml_collections.ConfigDict()
+  c.model = model_config.default_config(model or spec.default_model)
 
   c.optimizer = optimizers.default_config()
 
@@ -82,7 +84,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
 def _flat_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> Iterable[str]:
   for key, value in cfg.items():
     path = f"{prefix}{key}"
-    if isinstance(value, ml_collections.ConfigDict) and path not in _FREE_FORM:
+    if isinstance(value, ml_collections.ConfigDict):
       yield from _flat_keys(value, path + ".")
     else:
       yield path
@@ -94,10 +96,18 @@ def _get(cfg: ml_collections.ConfigDict, path: str) -> Any:
   return cfg
 
 
+def _type_of(cfg: ml_collections.ConfigDict, path: str) -> type:
+  """The type a key holds (a placeholder's declared type too)."""
+  *parents, leaf = path.split(".")
+  return _get(cfg, ".".join(parents)).get_type(leaf) if parents else cfg.get_type(leaf)
+
+
 def _type_errors(cfg, base, known) -> list[str]:
   errors = []
-  for path in sorted(known - set(_FREE_FORM)):
-    expected, value = type(_get(base, path)), _get(cfg, path)
+  for path in sorted(known):
+    expected, value = _type_of(base, path), _get(cfg, path)
+    if value is None and _get(base, path) is None:
+      continue   # a placeholder left at its default
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
       continue
     if expected is tuple and isinstance(value, list):
@@ -118,7 +128,13 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ValueError("config.task must be a section with a name; start configs "
                      "from sasmamba_jax.train.config.base_config(TASK), TASK one of "
                      f"{', '.join(tasks.TASK_NAMES)}")
-  base = base_config(task.name)
+  if isinstance(cfg.get("model"), ml_collections.ConfigDict):
+    # A model of another family than the section's keys: its own keys.
+    conformed = model_config.conform(cfg.model)
+    if conformed is not cfg.model:
+      cfg.model = conformed
+  name = cfg.get("model", {}).get("name")
+  base = base_config(task.name, model=name if name in models.MODEL_NAMES else None)
   known = set(_flat_keys(base))
   given = set(_flat_keys(cfg))
   unknown = sorted(given - known)
@@ -145,8 +161,7 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         f"must be one of {PARAM_SHARDINGS}")
   check("compute_dtype", cfg.compute_dtype in COMPUTE_DTYPES,
         f"must be one of {COMPUTE_DTYPES}")
-  check("model.name", cfg.model.name in models.MODEL_NAMES,
-        f"must be a registered model: {', '.join(models.MODEL_NAMES)}")
+  errors += model_config.validate(cfg.model)
   for path in ("batch_size", "eval_batch_size", "num_epochs", "log_every_steps",
                "eval_every_epochs", "keep_checkpoints"):
     check(path, _get(cfg, path) >= 1, "must be >= 1")
@@ -189,15 +204,26 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def with_new_keys(saved: dict[str, Any]) -> dict[str, Any]:
-  """A saved config (dict) with the keys added to the library since, at defaults.
+  """A saved config (dict) in today's layout, with the keys added since at defaults.
 
   A run saved by an older version lacks the keys added later; their defaults keep
   the behaviour it was trained with, so the run still evaluates, exports and
-  resumes. Keys it has are kept as they are (``validate`` still checks them).
+  resumes. Keys that moved keep their values: the model options of the old free-form
+  ``model.kwargs`` become the typed ``model`` section's, and a task family's moved
+  keys follow its ``TaskSpec.upgrade``. Keys it has are kept as they are
+  (``validate`` still checks them).
   """
   task = saved.get("task", {}).get("name") if isinstance(saved, dict) else None
   if task not in tasks.TASK_NAMES:
     return saved   # validate says what is wrong with it
+  model = dict(saved.get("model") or {})
+  if isinstance(model.get("kwargs"), dict):
+    kwargs = model.pop("kwargs")
+    model = {**kwargs, **model}
+    saved = dict(saved, model=model)
+  upgrade = tasks.get(task).upgrade
+  if upgrade is not None:   # keys the family moved since: values kept
+    saved = dict(saved, task=upgrade(saved["task"]))
 
   def fill(have: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     out = dict(have)
@@ -208,13 +234,39 @@ def with_new_keys(saved: dict[str, Any]) -> dict[str, Any]:
         out[key] = fill(out[key], value)
     return out
 
-  return fill(saved, json.loads(base_config(task).to_json_best_effort()))
+  name = model.get("name")
+  base = base_config(task, model=name if name in models.MODEL_NAMES else None)
+  return fill(saved, json.loads(base.to_json_best_effort()))
+
+
+def _assign(node: ml_collections.ConfigDict, values: dict[str, Any]) -> None:
+  """``values`` into a typed section (lists become tuples where tuples belong)."""
+  for key, value in values.items():
+    if (key in node and isinstance(node[key], ml_collections.ConfigDict)
+        and isinstance(value, dict)):
+      _assign(node[key], value)
+      continue
+    try:
+      node[key] = value
+    except (TypeError, ValueError):
+      with node.ignore_type():   # validate names the key and the type it wants
+        node[key] = value
 
 
 def load_saved(path: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """A run's saved ``config.json`` (``with_new_keys`` applied), not yet validated."""
-  return ml_collections.ConfigDict(with_new_keys(json.loads(
-      pathlib.Path(path).read_text())))
+  """A run's saved ``config.json`` (``with_new_keys`` applied), not yet validated.
+
+  Typed like ``base_config``'s (placeholders, tuples), so ``--config.KEY=VALUE``
+  overrides of it parse as a fresh config's.
+  """
+  saved = with_new_keys(json.loads(pathlib.Path(path).read_text()))
+  task = saved.get("task", {}).get("name") if isinstance(saved, dict) else None
+  if task not in tasks.TASK_NAMES:
+    return ml_collections.ConfigDict(saved)
+  name = saved["model"].get("name")
+  config = base_config(task, model=name if name in models.MODEL_NAMES else None)
+  _assign(config, saved)
+  return config
 
 
 def resume_changes(saved: dict[str, Any], config: ml_collections.ConfigDict

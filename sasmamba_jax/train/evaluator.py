@@ -2,8 +2,9 @@
 
 ``Predictor`` holds a model split for jitted, sharded prediction (no optimizer, no
 train split, no train step); ``evaluate`` streams an eval split through it into the
-task's evaluator; ``load_predictor`` builds one from a run directory of ours or an
-official checkpoint; ``evaluate_checkpoint`` is ``experiments.evaluate``.
+task's evaluator; ``load_predictor`` builds one from any model source
+(``checkpoints.sources``: a run of ours, restored onto the mesh, a model directory
+or an official checkpoint); ``evaluate_checkpoint`` is ``experiments.evaluate``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from sasmamba_jax.checkpoints import load_official
-from sasmamba_jax.checkpoints import pretrained
+from sasmamba_jax.checkpoints import sources
 from sasmamba_jax.datasets import config as dataset_config_lib
 from sasmamba_jax.datasets import pipeline
+from sasmamba_jax.datasets.split import Split
+from sasmamba_jax.datasets.split import as_split
 from sasmamba_jax.evaluation import base as evaluation_base
-from sasmamba_jax.tasks import Task
+from sasmamba_jax.tasks import BoundTask
 from sasmamba_jax.tasks import create as create_task
 from sasmamba_jax.train import checkpointing
 from sasmamba_jax.train import config as config_lib
@@ -62,12 +64,12 @@ def merge_model(graphdef: nnx.GraphDef, rest: nnx.State,
                    *(variables[k] for k in EVAL_KEYS if k in variables))
 
 
-def jit_predict(task: Task, graphdef: nnx.GraphDef, rest: nnx.State,
+def jit_predict(bound: BoundTask, graphdef: nnx.GraphDef, rest: nnx.State,
                 variable_shardings: Any, mesh: jax.sharding.Mesh):
-  """``jax.jit`` of ``(variables, batch) -> task.predict(model, batch)`` with the
+  """``jax.jit`` of ``(variables, batch) -> bound.predict(model, batch)`` with the
   variables on their shardings and the batch split over the data axis."""
   def predict(variables, batch):
-    return task.predict(merge_model(graphdef, rest, variables), batch)
+    return bound.predict(merge_model(graphdef, rest, variables), batch)
 
   batch_sharding = sharding.batch_sharding(mesh)
   return jax.jit(predict, in_shardings=(variable_shardings, batch_sharding),
@@ -76,26 +78,26 @@ def jit_predict(task: Task, graphdef: nnx.GraphDef, rest: nnx.State,
 
 @dataclasses.dataclass
 class Predictor:
-  """A task's model ready for jitted prediction over a device mesh.
+  """A bound task's model ready for jitted prediction over a device mesh.
 
   Attributes:
-    task: the task (its ``predict`` and evaluator).
+    bound: the task bound to the model (its ``predict`` and evaluator).
     graphdef, rest: the model's structure and RNG state (``split_model``).
     variables: ``params`` / ``model_state`` (/ ``frozen``), placed on ``mesh``.
     mesh: the device mesh; batches are split over its data axis.
-    feature_keys: the batch features the model reads (the task's batch spec).
   """
 
-  task: Task
+  bound: BoundTask
   graphdef: nnx.GraphDef
   rest: nnx.State
   variables: dict[str, Any]
   mesh: jax.sharding.Mesh
-  feature_keys: tuple[str, ...]
 
   def __post_init__(self):
+    #: the batch features the model reads (the bound task's batch spec)
+    self.feature_keys = tuple(self.bound.batch_spec(1))
     self.batch_sharding = sharding.batch_sharding(self.mesh)
-    self._predict = jit_predict(self.task, self.graphdef, self.rest,
+    self._predict = jit_predict(self.bound, self.graphdef, self.rest,
                                 jax.tree.map(lambda x: x.sharding, self.variables),
                                 self.mesh)
 
@@ -108,14 +110,15 @@ class Predictor:
     return sharding.local_rows(out, self.mesh)
 
 
-def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
+def evaluate(predictor: Predictor, split: Split | Sequence[Mapping[str, Any]], *,
              batch_size: int, num_threads: int = 2, num_workers: int = 0,
              variables: Mapping[str, Any] | None = None,
              progress: bool = False,
              dataset_config: ml_collections.ConfigDict | None = None,
              predictions_dir: str | pathlib.Path | None = None
              ) -> dict[str, Any]:
-  """Streams ``source`` through ``predictor`` into the task's evaluator.
+  """Streams ``split`` (or examples held in memory) through ``predictor`` into the
+  task's evaluator.
 
   Each process predicts its shard (``batch_size`` rows per batch), feeds its own
   rows to its evaluator as they come, and the evaluators are merged across
@@ -132,13 +135,15 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     DataFileError: the data could not be read (with ``dataset_config``: how to
       rebuild it).
   """
-  task = predictor.task
-  evaluator = task.make_evaluator(source)
-  present = set(source[0]) if len(source) else set()
+  task, split = predictor.bound, as_split(split)
+  source = split.examples
+  evaluator = task.make_evaluator(split)
+  # The evaluator's metadata: the examples' features or the transforms' outputs.
+  present = (set(source[0]) if len(source) else set()) | set(predictor.feature_keys)
   metadata = tuple(k for k in evaluator.metadata_keys if k in present)
   keys = tuple(dict.fromkeys(predictor.feature_keys + metadata))
   iterator = pipeline.make_eval_iterator(
-      source, batch_size=batch_size, transforms=task.eval_transforms(source),
+      source, batch_size=batch_size, transforms=task.eval_transforms(split),
       keys=keys, num_threads=num_threads, num_workers=num_workers)
   bar = None
   if progress and jax.process_index() == 0:
@@ -171,7 +176,7 @@ def evaluate(predictor: Predictor, source: Sequence[Mapping[str, Any]], *,
     raise RuntimeError(f"evaluation covered {total} of {len(source)} examples: the "
                        "eval iterator lost or repeated examples")
   if jax.process_count() > 1:
-    merged = task.make_evaluator(source)
+    merged = task.make_evaluator(split)
     evaluation_base.merge_states(merged, sharding.all_gather_bytes(
         evaluation_base.state_to_bytes(evaluator.state())))
     evaluator = merged
@@ -192,11 +197,6 @@ def _check_finite_inputs(batch: Mapping[str, np.ndarray], keys: Sequence[str],
       raise ValueError(f"evaluation input {key!r} of example {offset + row} (counting "
                        "this process's examples) holds NaN or infinite values; fix or "
                        "drop it in the dataset")
-
-
-def is_run_dir(path: pathlib.Path) -> bool:
-  """A workdir of ``experiments.train`` (holds checkpoints/ or best/)."""
-  return path.is_dir() and ((path / "checkpoints").is_dir() or (path / "best").is_dir())
 
 
 def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None = None,
@@ -231,31 +231,31 @@ def build_predictor(config: ml_collections.ConfigDict, model: nnx.Module | None 
       model = sharding.create_sharded(build, mesh, c.mesh.param_sharding)
       graphdef, rest, variables = split_model(model, c.optimizer.freeze)
   else:
-    task.check_model(model)
+    name = getattr(getattr(model, "config", None), "name", "")
+    if name and name != c.model.name:
+      raise ValueError(f"the checkpoint holds a {name} but the config names "
+                       f"model.name = {c.model.name!r}: use the config of the "
+                       "checkpoint's architecture")
     graphdef, rest, variables = split_model(model, c.optimizer.freeze)
     variables = sharding.put(variables, sharding.state_shardings(
         variables, mesh, c.mesh.param_sharding))
-  keys = tuple(task.batch_spec(model, 1))
-  return Predictor(task, graphdef, rest, variables, mesh, keys)
+  return Predictor(task.bind(model), graphdef, rest, variables, mesh)
 
 
 def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
                    *, latest: bool = False) -> tuple[Predictor, int]:
-  """A predictor of a run's checkpoint (best, or ``latest``) or an official one.
+  """A predictor of a run's checkpoint (best, or ``latest``), a model directory or
+  an official checkpoint (``checkpoints.sources.resolve``).
 
   Returns:
-    (predictor, step): the step of our checkpoint, 0 for an official one.
+    (predictor, step): the step of our checkpoint, 0 for the other sources.
   """
-  checkpoint = pathlib.Path(checkpoint)
-  if not checkpoint.exists():
-    raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-  if pretrained.is_model_directory(checkpoint):
-    return build_predictor(config, pretrained.load_model_directory(checkpoint)), 0
-  if not is_run_dir(checkpoint):
-    return build_predictor(config, load_official(checkpoint)), 0
+  source = sources.resolve(checkpoint)
+  if not isinstance(source, sources.RunDirectory):
+    return build_predictor(config, sources.load_model(source)), 0
   predictor = build_predictor(config, abstract=True)
   variables, meta = checkpointing.restore_variables(
-      checkpoint, checkpointing.abstract_like(predictor.variables), best=not latest)
+      source.path, checkpointing.abstract_like(predictor.variables), best=not latest)
   predictor.variables = variables
   return predictor, int(meta["step"])
 
@@ -284,14 +284,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
   checkpoint = pathlib.Path(checkpoint)
   predictor, step = load_predictor(config, checkpoint, latest=latest)
   if output is None:
-    output = (checkpoint / "eval" / "final.json" if is_run_dir(checkpoint)
+    output = (checkpoint / "eval" / "final.json" if sources.is_run_dir(checkpoint)
               else checkpoint.with_name(checkpoint.name + ".eval.json"))
   output = pathlib.Path(output)
-  (source,) = dataset_config_lib.load_splits(config.dataset,
-                                             [config.dataset.eval_split])
+  (split,) = dataset_config_lib.load_splits(config.dataset,
+                                            [config.dataset.eval_split])
   # Predictions the protocol can write (PoseTrack18 JSON) go beside the metrics.
   predictions_dir = output.with_name(output.stem + "_predictions")
-  results = evaluate(predictor, source,
+  results = evaluate(predictor, split,
                      batch_size=sharding.per_process_batch(config.eval_batch_size,
                                                            "eval_batch_size"),
                      num_threads=config.dataset.num_threads,
@@ -303,6 +303,6 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pat
   if jax.process_index() == 0:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
-    print(predictor.task.format_results(results))
+    print(predictor.bound.format_results(results))
     print(f"results written to {output}")
   return results

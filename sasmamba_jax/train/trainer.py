@@ -132,7 +132,7 @@ def jit_train_step(train_step, state_shardings: Any, mesh: jax.sharding.Mesh):
                  out_shardings=(state_shardings, repl), donate_argnums=(0,))
 
 
-def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.Task,
+def make_train_step(graphdef: nnx.GraphDef, rest: nnx.State, task: tasks.BoundTask,
                     tx: optax.GradientTransformation, schedule: optax.Schedule,
                     key: jax.Array, trainable: nnx.filterlib.Filter = nnx.Param):
   """The pure train step ``(state, batch, step) -> (state, metrics)`` to jit."""
@@ -211,17 +211,19 @@ class Trainer:
       self.workdir.mkdir(parents=True, exist_ok=True)
     c = self.config
     self.task = tasks.create(c.task)
-    self.train_source, self.eval_source = dataset_config.load_splits(
+    self.train_split, self.eval_split = dataset_config.load_splits(
         c.dataset, [c.dataset.train_split, c.dataset.eval_split])
+    # What the task may replace for a model (prepare_data), kept as read.
+    self._read_splits = {"train": self.train_split, "eval": self.eval_split}
     self.mesh = sharding.make_mesh(c.mesh.data)
     self.local_batch = sharding.per_process_batch(c.batch_size)
     self.local_eval_batch = sharding.per_process_batch(c.eval_batch_size,
                                                        "eval_batch_size")
-    if len(self.train_source) < c.batch_size:
-      raise ValueError(f"the train split has {len(self.train_source)} examples, "
+    if len(self.train_split) < c.batch_size:
+      raise ValueError(f"the train split has {len(self.train_split)} examples, "
                        f"fewer than batch_size = {c.batch_size}")
     # ceil(N / B), the official loaders' epoch (drop_last=False).
-    self.steps_per_epoch = optimizers.epoch_length(len(self.train_source), c.batch_size)
+    self.steps_per_epoch = optimizers.epoch_length(len(self.train_split), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     if c.max_steps:
       self.total_steps = min(self.total_steps, c.max_steps)
@@ -237,45 +239,33 @@ class Trainer:
 
   def set_model(self, model: nnx.Module) -> None:
     """Trains / evaluates ``model`` (e.g. one loaded from an official checkpoint)."""
-    self.task.check_model(model)
     c = self.config
-    self._prepare_sources(model)
+    log = (lambda text: print(text, flush=True)) if self.is_main else None
+    # The task bound to the model, and the splits it trains on (e.g. cached features).
+    self.bound, splits = self.task.bind(model).prepare_data(
+        model, self._read_splits, self.workdir, batch_size=self.local_eval_batch,
+        num_threads=c.dataset.num_threads, num_workers=c.dataset.num_workers, log=log)
+    self.train_split, self.eval_split = splits["train"], splits["eval"]
     ts = make_train_state(model, c.optimizer, self.mesh, c.mesh.param_sharding,
                           steps_per_epoch=self.steps_per_epoch,
                           total_steps=self.total_steps)
     self.graphdef, self.rest, self.tx, self.schedule = (ts.graphdef, ts.rest, ts.tx,
                                                         ts.schedule)
     self.state, self.state_shardings = ts.state, ts.shardings
-    self.feature_keys = tuple(self.task.batch_spec(model, self.local_batch))
+    self.feature_keys = tuple(self.bound.batch_spec(self.local_batch))
     self.num_params = sum(x.size for x in jax.tree.leaves(self.state["params"]))
     self.num_frozen = sum(x.size for x in jax.tree.leaves(self.state.get("frozen",
                                                                          {})))
     self._train_step = self._compile_train_step()
     self.predictor = evaluator_lib.Predictor(
-        self.task, self.graphdef, self.rest, self._eval_variables(), self.mesh,
-        self.feature_keys)
-
-  def _prepare_sources(self, model: nnx.Module) -> None:
-    """The task's own view of the data for ``model`` (e.g. cached features)."""
-    prepare = getattr(self.task, "prepare_sources", None)
-    if prepare is None:
-      return
-    c = self.config
-    if not hasattr(self, "_raw_sources"):
-      self._raw_sources = {"train": self.train_source, "eval": self.eval_source}
-    log = (lambda text: print(text, flush=True)) if self.is_main else None
-    sources = prepare(model, self._raw_sources, self.workdir,
-                      batch_size=self.local_eval_batch,
-                      num_threads=c.dataset.num_threads,
-                      num_workers=c.dataset.num_workers, log=log)
-    self.train_source, self.eval_source = sources["train"], sources["eval"]
+        self.bound, self.graphdef, self.rest, self._eval_variables(), self.mesh)
 
   def _eval_variables(self) -> dict[str, Any]:
     return {k: self.state[k] for k in evaluator_lib.EVAL_KEYS if k in self.state}
 
   # ---------------------------------------------------------------- steps
   def _compile_train_step(self):
-    step_fn = make_train_step(self.graphdef, self.rest, self.task, self.tx,
+    step_fn = make_train_step(self.graphdef, self.rest, self.bound, self.tx,
                               self.schedule, self._key,
                               optimizers.trainable_filter(self.config.optimizer))
     return jit_train_step(step_fn, self.state_shardings, self.mesh)
@@ -294,8 +284,8 @@ class Trainer:
     """The training batches of this process (checkpointable grain iterator)."""
     c = self.config
     return pipeline.make_train_iterator(
-        self.train_source, batch_size=self.local_batch, seed=c.seed,
-        transforms=self.task.train_transforms(self.train_source),
+        self.train_split.examples, batch_size=self.local_batch, seed=c.seed,
+        transforms=self.bound.train_transforms(self.train_split),
         keys=self.feature_keys, num_threads=c.dataset.num_threads,
         num_workers=c.dataset.num_workers)
 
@@ -303,7 +293,7 @@ class Trainer:
   def evaluate(self, step: int) -> dict[str, Any]:
     """Evaluates the current parameters on the eval split; writes eval/step_N.json."""
     results = evaluator_lib.evaluate(
-        self.predictor, self.eval_source, batch_size=self.local_eval_batch,
+        self.predictor, self.eval_split, batch_size=self.local_eval_batch,
         num_threads=self.config.dataset.num_threads,
         num_workers=self.config.dataset.num_workers,
         variables=self._eval_variables(), progress=self.config.progress_bar,
@@ -389,7 +379,7 @@ class Trainer:
       progress.write(
           f"{c.model.name}: {self.num_params:,} trained parameters"
           + (f" ({self.num_frozen:,} frozen)" if self.num_frozen else "")
-          + f"; {len(self.train_source)} train / {len(self.eval_source)} eval "
+          + f"; {len(self.train_split)} train / {len(self.eval_split)} eval "
           f"examples; {self.steps_per_epoch} steps per epoch; training steps "
           f"{meta.step + 1}..{self.total_steps} on {jax.device_count()} device(s), "
           f"{jax.process_count()} process(es)"

@@ -30,9 +30,9 @@ def tiny_config(family: str):
     c = config_lib.base_config("lifting_3d")
     c.model.name = family
     if family != "mlp_baseline":
-      c.model.kwargs.num_frames = 9
-      c.model.kwargs.dim = 16
-      c.model.kwargs.depth = 2
+      c.model.num_frames = 9
+      c.model.dim = 16
+      c.model.depth = 2
   c.batch_size = c.eval_batch_size = 4
   return c
 
@@ -112,6 +112,13 @@ def test_the_gemm_fallback_is_only_for_the_deviceless_tiling_error():
       aot._compile(Jitted(Lowered(error)), (), target)
   compiled, _, fallback = aot._compile(Jitted(Lowered(None)), (), h100)
   assert not fallback
+  # The TPU compiler refuses a step larger than the chip: an OutOfMemory that says
+  # how much it needs (the memory plan counts it as not fitting).
+  refusal = ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required "
+             "for HLO temporaries (18.73G) exceeds available HBM (15.75G).")
+  with pytest.raises(aot.OutOfMemory) as e:
+    aot._compile(Jitted(Lowered(refusal)), (), v5e)
+  assert e.value.required_bytes == int(18.73 * 2**30)
 
 
 @pytest.mark.slow

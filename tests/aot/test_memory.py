@@ -14,8 +14,8 @@ from sasmamba_jax.train import config as config_lib
 def small_mlp():
   c = config_lib.base_config("lifting_3d")
   c.model.name = "mlp_baseline"
-  c.model.kwargs.width = 64
-  c.model.kwargs.num_stages = 1
+  c.model.width = 64
+  c.model.num_stages = 1
   c.batch_size = 8
   return c
 
@@ -94,8 +94,8 @@ def test_plan_memory_command(cuda, tmp_path, capsys):
       "def get_config():\n"
       "  c = base_config('lifting_3d')\n"
       "  c.model.name = 'mlp_baseline'\n"
-      "  c.model.kwargs.width = 64\n"
-      "  c.model.kwargs.num_stages = 1\n"
+      "  c.model.width = 64\n"
+      "  c.model.num_stages = 1\n"
       "  c.batch_size = 8\n"
       "  return c\n")
   with flagsaver.flagsaver():

@@ -10,7 +10,7 @@ from sasmamba_jax.benchmarking import glsmamba
 def test_pipeline_benchmark_runs_train_and_eval_paths(tmp_path):
   payload = glsmamba.run_pipeline(model="glsmamba_tiny", backbone="vitpose_tiny",
                                   frames=3, height=64, width=48, batch=2, repeats=1,
-                                  dark_kernel=3)
+                                  **{"codec.dark_kernel": 3})
   rows = payload["results"]
   assert [(r["mode"], r["input"], r.get("flip_test")) for r in rows] == [
       ("train", "images", None), ("train", "features", None),

@@ -224,14 +224,14 @@ def test_bad_state_dicts_are_named(official):
 
 def test_save_and_load_pretrained_model_directory(official, tmp_path):
   from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-  from sasmamba_jax import export  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax import loading  # pylint: disable=g-import-not-at-top
   model = checkpoints.load_official(official, **HEADS)
-  directory = export.save_pretrained(model, tmp_path / "vitpose_tiny")
+  directory = loading.save_pretrained(model, tmp_path / "vitpose_tiny")
   meta = json.loads((directory / "config.json").read_text())
   assert meta["input"]["shape"] == ["batch", 64, 48, 3]
   assert meta["output"]["shape"] == ["batch", 16, 12, 17]
   assert "images" in (directory / "README.md").read_text()
-  loaded = export.load_pretrained(directory)
+  loaded = loading.load(directory)
   _assert_same(checkpoints.to_official(loaded), official)
   # The exported forward runs without this library's model code.
   weights = load_file(str(directory / "model.safetensors"))
@@ -242,4 +242,4 @@ def test_save_and_load_pretrained_model_directory(official, tmp_path):
   # An official file through the same front door.
   np.savez(tmp_path / "sd.npz", **official)
   with pytest.raises(CheckpointError, match="num_heads=N"):
-    export.load_pretrained(tmp_path / "sd.npz")
+    loading.load(tmp_path / "sd.npz")

@@ -11,6 +11,8 @@ import pickle
 
 import numpy as np
 
+from sasmamba_jax import skeletons
+
 H36M_CAMERAS = ("54138969", "55011271", "58860488", "60457274")
 
 
@@ -108,10 +110,7 @@ def fake_mpi(seed: int = 0) -> tuple[dict, dict]:
   return train, test
 
 
-POSETRACK_KEYPOINTS = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+POSETRACK_KEYPOINTS = skeletons.POSETRACK.joint_names
 
 
 def _jpeg(path: pathlib.Path, seed: int, size=(32, 24)) -> None:
@@ -123,13 +122,14 @@ def _jpeg(path: pathlib.Path, seed: int, size=(32, 24)) -> None:
 
 
 def fake_posetrack_video(split: str, seq: int, num_frames: int, labelled: list[int],
-                         persons: int = 2, seed: int = 0, extra: dict | None = None
-                         ) -> tuple[str, dict]:
+                         persons: int = 2, seed: int = 0, extra: dict | None = None,
+                         annotated: tuple[int, ...] = ()) -> tuple[str, dict]:
   """One video of the PoseTrack18 release (annotation dict); frames 32 x 24 px.
 
   Person 0 of each labelled frame has every keypoint except the ears; the last
   person of the first labelled frame has no visible keypoint (not an example).
-  ``extra`` adds keys to every annotation (e.g. PoseTrack21's person_id).
+  ``extra`` adds keys to every annotation (e.g. PoseTrack21's person_id);
+  ``annotated`` frames hold people too without being labelled (poseval skips them).
   """
   rng = np.random.default_rng(seed)
   name = f"{seq:06d}_mpii_{'train' if split == 'train' else 'test'}"
@@ -141,7 +141,7 @@ def fake_posetrack_video(split: str, seq: int, num_frames: int, labelled: list[i
                    "is_labeled": t in labelled,
                    "ignore_regions_x": [[1, 5, 5]] if t == labelled[0] else [],
                    "ignore_regions_y": [[1, 1, 6]] if t == labelled[0] else []})
-    if t not in labelled:
+    if t not in labelled and t not in annotated:
       continue
     for k in range(persons):
       kp = np.concatenate([rng.uniform(2, 22, (17, 2)), np.ones((17, 1))], -1)
@@ -163,15 +163,17 @@ def write_fake_posetrack(root: pathlib.Path, annotations_dir: str = "annotations
                          ) -> dict[str, list[str]]:
   """A tiny PoseTrack-layout release: 2 train videos, 1 val video.
 
-  ``version`` 17 writes poseval's ``annolist`` files instead. Returns the video
-  names per split.
+  Train video 1's frame 4 and val frame 1 hold people without being labelled
+  (``is_labeled`` false): no example. ``version`` 17 writes poseval's ``annolist``
+  files instead. Returns the video names per split.
   """
   import json  # pylint: disable=g-import-not-at-top
-  videos = {"train": [fake_posetrack_video("train", 1, 5, [1, 2, 3], extra=extra),
+  videos = {"train": [fake_posetrack_video("train", 1, 5, [1, 2, 3], extra=extra,
+                                           annotated=(4,)),
                       fake_posetrack_video("train", 2, 4, [0, 3], seed=1,
                                            extra=extra)],
             "val": [fake_posetrack_video("val", 3, 6, [0, 2, 4, 5], seed=2,
-                                         extra=extra)]}
+                                         extra=extra, annotated=(1,))]}
   for split, items in videos.items():
     for name, data in items:
       for k, image in enumerate(data["images"]):
@@ -243,3 +245,71 @@ def write_fake_jhmdb(root: pathlib.Path, masks: bool = True) -> None:
       lines = [f"{n}.avi {1 if (i + k) % 2 else 2}" for i, n in enumerate(names)]
       (root / "sub_splits" / f"{action}_test_split{k}.txt").write_text(
           "\n".join(lines) + "\n")
+
+
+def write_fake_coco(root: pathlib.Path, *, train: bool = True,
+                    detections: bool = True) -> dict:
+  """A tiny COCO 2017 release: val2017 (3 images), train2017 (2), person keypoints.
+
+  Val image 1 holds two people, a crowd and a person without labelled keypoints
+  (the last two make no example); image 2 one person whose box runs past the border
+  (clipped); image 3 nobody. With ``detections``, ViTPose's
+  detection file: 4 valid boxes, a non-person, one of zero width, one outside.
+  Returns {"val": annotation dict, "train": ...}.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+
+  def person(ann_id, image_id, box, crowd=0, visible=True):
+    x, y, w, h = box
+    kp = np.stack([rng.uniform(x + 2, x + w - 2, 17), rng.uniform(y + 2, y + h - 2, 17),
+                   np.full(17, 2.0 if visible else 0.0)], -1)
+    if not visible:
+      kp[:] = 0
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": crowd,
+            "bbox": list(map(float, box)), "area": float(w * h),
+            "num_keypoints": 17 if visible else 0,
+            "keypoints": kp.reshape(-1).round(2).tolist()}
+
+  size = (96, 72)
+  layouts = {
+      "val": {1: [person(1, 1, (10, 8, 30, 50)), person(2, 1, (50, 10, 30, 50)),
+                  person(3, 1, (5, 5, 40, 40), crowd=1),
+                  person(4, 1, (60, 30, 20, 30), visible=False)],
+              2: [person(6, 2, (70, 20, 40, 50))], 3: []},
+      "train": {11: [person(11, 11, (10, 10, 40, 50))],
+                12: [person(12, 12, (30, 5, 40, 60)), person(13, 12, (5, 5, 30, 40))]},
+  }
+  out = {}
+  for split, people in layouts.items():
+    if split == "train" and not train:
+      continue
+    images = []
+    for image_id in people:
+      name = f"{image_id:012d}.jpg"
+      _jpeg(root / f"{split}2017" / name, image_id, size)
+      images.append({"id": image_id, "file_name": name, "width": size[0],
+                     "height": size[1]})
+    data = {"images": images,
+            "annotations": [a for anns in people.values() for a in anns],
+            "categories": [{"id": 1, "name": "person",
+                            "keypoints": list(skeletons.COCO.joint_names),
+                            "skeleton": []}]}
+    path = root / "annotations" / f"person_keypoints_{split}2017.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    out[split] = data
+  if detections:
+    path = (root / "person_detection_results"
+            / "COCO_val2017_detections_AP_H_56_person.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([
+        {"image_id": 1, "category_id": 1, "bbox": [10, 8, 30, 50], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [52, 12, 28, 46], "score": 0.8},
+        {"image_id": 1, "category_id": 2, "bbox": [10, 8, 30, 50], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [70, 20, 0, 50], "score": 0.9},
+        {"image_id": 2, "category_id": 1, "bbox": [70, 20, 26, 50], "score": 0.7},
+        {"image_id": 3, "category_id": 1, "bbox": [200, 20, 30, 50], "score": 0.9},
+        {"image_id": 3, "category_id": 1, "bbox": [30, 10, 30, 50], "score": 0.05},
+    ]))
+  return out

@@ -15,6 +15,13 @@ from tests.datasets.fakes import write_fake_posetrack
 
 # Examples of the fake: train = 1 + 2 + 2 (video 1) + 1 + 2 (video 2); val = 1+2+2+2.
 NUM_EXAMPLES = {"train": 8, "val": 7}
+# Frames that hold people without being labelled (is_labeled false): no example.
+UNLABELLED = {10_000_010_004, 10_000_030_001}
+
+
+def _labelled_frames_only(examples):
+  """poseval scores labelled frames only; the builders make examples of those."""
+  return not {int(e["image_id"]) for e in examples} & UNLABELLED
 
 
 def _all(source):
@@ -32,6 +39,7 @@ def test_posetrack18_builds_the_release_layout(release, tmp_path):
                              manual_dir=release)
   for split, count in NUM_EXAMPLES.items():
     assert len(datasets.load(builder, split)) == count
+    assert _labelled_frames_only(_all(datasets.load(builder, split)))
   examples = _all(datasets.load(builder, "train"))
   data = json.loads((release / "annotations/train/000001_mpii_train.json").read_text())
   first = examples[0]  # video 1, frame 1 (the first labelled), person 0
@@ -164,7 +172,7 @@ def test_posetrack21_layout_and_fields(tmp_path):
                        extra={"person_id": 7})
   builder = datasets.prepare("posetrack21", data_dir=tmp_path / "t", manual_dir=root)
   examples = _all(datasets.load(builder, "val"))
-  assert len(examples) == NUM_EXAMPLES["val"]
+  assert len(examples) == NUM_EXAMPLES["val"] and _labelled_frames_only(examples)
   assert {int(e["person_id"]) for e in examples} == {7}
   assert all(e["has_labeled_person"] for e in examples)
   images_only = tmp_path / "images_only"
@@ -183,6 +191,7 @@ def test_posetrack17_matches_posetrack18_on_the_same_videos(tmp_path):
   for split in ("train", "val"):
     e18, e17 = _all(datasets.load(b18, split)), _all(datasets.load(b17, split))
     assert len(e17) == len(e18) == NUM_EXAMPLES[split]
+    assert _labelled_frames_only(e17)
     for a, b in zip(e18, e17):
       assert a["image_id"] == b["image_id"]
       np.testing.assert_allclose(a["keypoints"], b["keypoints"], rtol=1e-6)

@@ -8,9 +8,10 @@ import scipy.io
 
 from sasmamba_jax import datasets
 from sasmamba_jax import evaluation
+from sasmamba_jax import skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import safe_io
 from sasmamba_jax.datasets import video_transforms as vt
-from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder as sj
 from tests.datasets.fakes import write_fake_jhmdb
 
 
@@ -39,11 +40,11 @@ def test_splits_joints_and_boxes(tmp_path):
                            manual_dir=root)
   assert len(datasets.load(other, "train")) == 9  # the splits differ
   # The clip transform handles 15 joints; PCK of the ground truth is 100.
-  clip = vt.TopDownClip((48, 64), flip_pairs=sj.FLIP_PAIRS, upper_body=sj.UPPER_BODY)
+  clip = vt.TopDownClip(HeatmapCodec((48, 64)), skeleton=skeletons.SUB_JHMDB)
   out = clip.map(dict(test[0]))
   assert out["heatmaps"].shape == (16, 12, 15) and out["images"].shape[0] == 5
-  flipping = vt.RandomTopDownClip((48, 64), flip_prob=1.0, flip_pairs=sj.FLIP_PAIRS,
-                                  upper_body=sj.UPPER_BODY)
+  flipping = vt.RandomTopDownClip(HeatmapCodec((48, 64)), flip_prob=1.0,
+                                  skeleton=skeletons.SUB_JHMDB)
   assert flipping.random_map(dict(test[0]), np.random.default_rng(0))["flipped"]
   gt = np.stack([e["keypoints"] for e in test])
   result = evaluation.evaluate_sub_jhmdb(gt[..., :2], gt, np.stack([e["bbox"]

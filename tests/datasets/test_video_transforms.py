@@ -7,9 +7,12 @@ import pytest
 
 from sasmamba_jax import datasets
 from sasmamba_jax import imaging
+from sasmamba_jax import skeletons
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.datasets import video_transforms as vt
 
 SIZE = (48, 64)
+CODEC = HeatmapCodec(SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,7 @@ def _element(source, i):
 
 def test_eval_crop_is_the_udp_crop_of_every_frame(tiny):
   element = _element(datasets.load(tiny, "val"), 0)
-  out = vt.TopDownClip(SIZE, sampler="numpy").map(element)
+  out = vt.TopDownClip(CODEC, sampler="numpy").map(element)
   assert out["images"].shape == (3, 64, 48, 3) and out["heatmaps"].shape == (16, 12, 17)
   frames = vt.decode_frames(element)
   centre, scale = imaging.box_to_center_scale(element["bbox"], 0.75, 1.25)
@@ -36,7 +39,7 @@ def test_eval_crop_is_the_udp_crop_of_every_frame(tiny):
         out["images"][t],
         imaging.normalize_images(imaging.crop_image(frames[t], matrix, SIZE)))
   # Pillow's sampler: the same crop to within a grey level away from the border.
-  fast = vt.TopDownClip(SIZE).map(element)
+  fast = vt.TopDownClip(CODEC).map(element)
   exact = imaging.denormalize_images(out["images"])
   v, u = np.mgrid[0:SIZE[1], 0:SIZE[0]]
   source = imaging.affine_points(np.stack([u, v], -1).reshape(-1, 2).astype(float),
@@ -52,7 +55,7 @@ def test_eval_crop_is_the_udp_crop_of_every_frame(tiny):
   # Heatmap peaks map back to the labelled keypoints (within a heatmap pixel).
   flat = out["heatmaps"].reshape(-1, 17).argmax(0)
   peaks = np.stack([flat % 12, flat // 12], -1).astype(float)
-  back = vt.crop_to_image(peaks, out["center"], out["scale"], (12, 16))
+  back = imaging.crop_to_image(peaks, out["center"], out["scale"], 0.0, (12, 16))
   weight = out["target_weight"] > 0
   assert weight.sum() >= 10 and not weight[[3, 4]].any()
   pixel = scale * 200 / np.asarray([11, 15])  # image pixels per heatmap pixel
@@ -61,23 +64,23 @@ def test_eval_crop_is_the_udp_crop_of_every_frame(tiny):
 
 def test_flip_mirrors_crops_and_swaps_joints(tiny):
   element = _element(datasets.load(tiny, "val"), 1)
-  plain = vt.TopDownClip(SIZE, sampler="numpy").map(element)
-  flip_only = vt.RandomTopDownClip(SIZE, scale_factor=0.0, rotation_prob=0.0,
+  plain = vt.TopDownClip(CODEC, sampler="numpy").map(element)
+  flip_only = vt.RandomTopDownClip(CODEC, scale_factor=0.0, rotation_prob=0.0,
                                    flip_prob=1.0, half_body_prob=0.0, sampler="numpy")
   out = flip_only.random_map(element, np.random.default_rng(0))
   assert out["flipped"]
   np.testing.assert_allclose(out["images"], plain["images"][:, :, ::-1], atol=1e-4)
   np.testing.assert_allclose(
-      out["heatmaps"], imaging.flip_heatmaps(plain["heatmaps"], vt.FLIP_PERMUTATION),
+      out["heatmaps"], imaging.flip_heatmaps(plain["heatmaps"], skeletons.POSETRACK.flip_permutation),
       atol=1e-5)
   np.testing.assert_array_equal(out["target_weight"],
-                                plain["target_weight"][vt.FLIP_PERMUTATION])
+                                plain["target_weight"][skeletons.POSETRACK.flip_permutation])
 
 
 def test_train_pipeline_is_deterministic_and_augments(tiny):
   source = datasets.load(tiny, "train")
   make = lambda: datasets.make_train_iterator(
-      source, batch_size=4, seed=3, transforms=[vt.RandomTopDownClip(SIZE)])
+      source, batch_size=4, seed=3, transforms=[vt.RandomTopDownClip(CODEC)])
   a, b = next(iter(make())), next(iter(make()))
   for key in ("images", "heatmaps", "rotation", "scale"):
     np.testing.assert_array_equal(a[key], b[key])
@@ -93,6 +96,6 @@ def test_train_pipeline_is_deterministic_and_augments(tiny):
   rotations = np.concatenate([batch["rotation"], a["rotation"]])
   assert np.all(np.abs(rotations) <= 45) and np.any(rotations != 0)
   eval_batches = list(datasets.make_eval_iterator(
-      datasets.load(tiny, "val"), batch_size=4, transforms=[vt.TopDownClip(SIZE)]))
+      datasets.load(tiny, "val"), batch_size=4, transforms=[vt.TopDownClip(CODEC)]))
   assert sum(int(b["mask"].sum()) for b in eval_batches) == len(datasets.load(tiny,
                                                                                "val"))

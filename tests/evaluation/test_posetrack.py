@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sasmamba_jax import evaluation
+from sasmamba_jax import skeletons
 from sasmamba_jax.evaluation import base
 from sasmamba_jax.evaluation import posetrack
 
@@ -88,7 +89,7 @@ def _video(tmp_path, name, frames, folder):
     for k, p in enumerate(persons):
       anns.append({"image_id": image_id, "track_id": k, **p})
   data = {"images": images, "annotations": anns, "categories": [
-      {"name": "person", "keypoints": list(posetrack.POSETRACK_KEYPOINTS)}]}
+      {"name": "person", "keypoints": list(skeletons.POSETRACK.joint_names)}]}
   path = tmp_path / folder / f"{name}.json"
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(json.dumps(data))

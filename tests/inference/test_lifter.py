@@ -14,7 +14,7 @@ from PIL import Image
 import pytest
 
 from sasmamba_jax import evaluation
-from sasmamba_jax import export
+from sasmamba_jax import loading
 from sasmamba_jax import inference
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
@@ -28,7 +28,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 def model_dir(tmp_path_factory):
   model = models.create("sasmamba", dim=8, depth=1, num_frames=T, in_channels=3,
                         rngs=nnx.Rngs(0))
-  return export.save_pretrained(model, tmp_path_factory.mktemp("m") / "model")
+  return loading.save_pretrained(model, tmp_path_factory.mktemp("m") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def lifter(model_dir):
 
 
 def test_any_length_matches_the_windowed_model_and_compiles_once(lifter, model_dir):
-  model = export.load_pretrained(model_dir)
+  model = loading.load(model_dir)
   direct = jax.jit(evaluation.flip_test(lambda x: model(x, deterministic=True),
                                         skeletons.H36M))
   rng = np.random.default_rng(1)
@@ -191,7 +191,7 @@ def test_video_to_3d_on_synthetic_frames(model_dir, tmp_path):
   boxes = [{"image_id": a["image_id"] - first_id, "category_id": 1,
             "bbox": a["bbox"], "score": 0.9} for a in annotations["annotations"]]
   (tmp_path / "boxes.json").write_text(json.dumps(boxes))
-  pose2d = export.save_pretrained(
+  pose2d = loading.save_pretrained(
       models.create("vitpose_tiny", rngs=nnx.Rngs(0)), tmp_path / "vitpose")
   out = subprocess.run(
       [sys.executable, "-m", "experiments.lift", f"--video={frames}",

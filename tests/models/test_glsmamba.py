@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from sasmamba_jax import models
+from sasmamba_jax.models import glsmamba
 from sasmamba_jax.nn import spacetime_scan as sts
 
 
@@ -101,10 +102,8 @@ def test_forward_shapes_and_every_gradient(tiny):
     assert np.abs(g).max() > 0, f"zero gradient for {name}"
 
 
-def test_t1_and_the_other_options_run_in_bfloat16_with_remat():
+def test_t1_without_lrm_runs_in_bfloat16_with_remat():
   model = models.create("glsmamba_tiny", num_frames=1, num_lrm=0, dtype="bfloat16",
-                        restart_routes=True, stmm_grids=("time_width", "frame"),
-                        stmm_sample_from="kind", stmm_groups=16, stmm_offset_groups=2,
                         remat=True)
   x = jax.random.normal(jax.random.key(3), (1, 1, 4, 6, 32))
   y = nnx.jit(lambda m, x: m(x))(model, x)
@@ -118,11 +117,13 @@ def _params(**overrides):
 
 def test_ablation_switches_change_the_parameters_as_expected():
   c = models.get_config("glsmamba_tiny", num_gsm=2)
-  e, n, r, k = c.inner, c.d_state, -(-c.inner // 16), c.stmm_kernel
+  e, n, r, k = c.inner, c.d_state, -(-c.inner // 16), 3   # the STMM's 3 x 3 DCN
   route = e * (r + 2 * n) + e * r + e + e * n + e  # x_proj, dt_proj w + b, A, D.
   stage = 2 * e * k * k * 3 * k * k + 3 * k * k + k * k * e * e + e  # offsets + DCN.
-  ffn = 2 * c.dim * int(c.mlp_ratio * c.dim) + int(c.mlp_ratio * c.dim) + c.dim
-  lrm = 3 * c.dim * e + 2 * route + e * (c.gate_kernel ** 2 + 1) + 4 * e + 4 * c.dim + ffn
+  hidden = int(glsmamba.MLP_RATIO * c.dim)
+  ffn = 2 * c.dim * hidden + hidden + c.dim
+  lrm = (3 * c.dim * e + 2 * route + e * (glsmamba.GATE_KERNEL ** 2 + 1) + 4 * e
+         + 4 * c.dim + ffn)
   hidden = lambda t: 2 * t
   ca = lambda t: t * hidden(t) + hidden(t) + hidden(t) * t + t  # Frame MLP of T.
   full = _params(num_gsm=2)
@@ -138,7 +139,7 @@ def test_ablation_switches_change_the_parameters_as_expected():
   for what, (count, removed) in counts.items():
     assert full - count == removed, what
   assert models.get_config("glsmamba_h") == dataclasses.replace(
-      models.get_config("glsmamba_b"), backbone="vitpose_h")
+      models.get_config("glsmamba_b"), name="glsmamba_h", backbone="vitpose_h")
 
 
 def test_bad_input_and_options_fail_clearly(tiny):
@@ -157,10 +158,11 @@ def test_bad_input_and_options_fail_clearly(tiny):
     model(x)
   with pytest.raises(ValueError, match="routes must be"):
     models.create("glsmamba_tiny", routes=("unified", "diagonal"))
-  with pytest.raises(ValueError, match="must divide"):
-    models.create("glsmamba_tiny", stmm_offset_groups=3)
-  with pytest.raises(ValueError, match="stmm_grids"):
-    models.create("glsmamba_tiny", stmm_grids=("frame", "space"))
+  # Options of earlier versions: accepted at the value the model always uses.
+  assert models.get_config("glsmamba_tiny", stmm_groups=1, stmm_grids=["frame", "frame"],
+                           mlp_ratio=4.0) == models.get_config("glsmamba_tiny")
+  with pytest.raises(ValueError, match="stmm_groups = 16 is no longer supported"):
+    models.create("glsmamba_tiny", stmm_groups=16)
   with pytest.raises(ValueError, match="options:"):
     models.create("glsmamba_tiny", width=3)
   assert models.kind("glsmamba_b") == "video_pose2d"

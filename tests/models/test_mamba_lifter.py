@@ -22,7 +22,7 @@ def _x(t=12, j=17, c=2, b=2, seed=0):
   return jax.random.normal(jax.random.key(seed), (b, t, j, c))
 
 
-# Official counts (REFERENCE sections 2 and 3; sum of numel of every parameter).
+# Official counts (docs/reference.md; sum of numel of every parameter).
 @pytest.mark.parametrize("name,count", [
     ("posemamba_s", 1_470_211), ("posemamba_b", 4_742_659),
     ("posemamba_l", 9_450_499), ("sasmamba", 951_351)])

@@ -1,28 +1,18 @@
-"""The ViTPose post-processing fixture (../shared/fixtures/vitpose/postprocess.npz)."""
+"""The official tiny ViTPose: its outputs, its weights and the model built from them."""
 
 import json
 
 import numpy as np
 import pytest
 
-
-@pytest.fixture(scope="session")
-def postprocess(shared_fixtures):
-  path = shared_fixtures / "vitpose" / "postprocess.npz"
-  if not path.exists():
-    pytest.skip(f"{path} not found (official ViTPose post-processing outputs)")
-  with np.load(path) as f:
-    return {k: f[k] for k in f.files}
+from tests.conftest import vitpose_fixture
 
 
 @pytest.fixture(scope="session")
 def vitpose_tiny(shared_fixtures):
-  path = shared_fixtures / "vitpose" / "vitpose_tiny.npz"
-  if not path.exists():
-    pytest.skip(f"{path} not found (official ViTPose outputs)")
-  with np.load(path) as f:
-    return {k: f[k] for k in ("x", "heatmaps", "heatmaps_flip", "heatmaps_fliptest",
-                              "img_uint8")}
+  return vitpose_fixture(shared_fixtures, "vitpose_tiny", "official ViTPose outputs",
+                         ("x", "heatmaps", "heatmaps_flip", "heatmaps_fliptest",
+                          "img_uint8"))
 
 
 @pytest.fixture(scope="session")

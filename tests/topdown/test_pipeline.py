@@ -5,10 +5,12 @@ import pytest
 from flax import nnx
 
 from sasmamba_jax import imaging, skeletons, topdown
+from sasmamba_jax.codecs import HeatmapCodec
 from sasmamba_jax.topdown import pipeline
 
 INPUT = (48, 64)        # crop (width, height)
 HEATMAP = (12, 16)
+CODEC = HeatmapCodec(INPUT, HEATMAP)
 
 
 def _resample(crops):
@@ -36,14 +38,14 @@ def test_a_blob_is_found_where_it_is_through_crop_flip_and_decode():
   points = [(40.0, 50.0), (85.3, 110.6)]
   image = _blob_image(points)
   boxes = np.array([[20., 20., 40., 60.], [60., 80., 50., 60.]])
-  keypoints, scores = topdown.estimate_2d(blob_model, image, boxes, input_size=INPUT)
+  keypoints, scores = topdown.estimate_2d(blob_model, image, boxes, codec=CODEC)
   assert keypoints.shape == (2, 17, 2) and scores.shape == (2, 17)
   np.testing.assert_allclose(keypoints[0], np.broadcast_to(points[0], (17, 2)), atol=0.05)
   np.testing.assert_allclose(keypoints[1], np.broadcast_to(points[1], (17, 2)), atol=0.05)
   assert (scores > 0.8).all()
   # Without the flip test too; and in a list of images, with an empty box list.
   results = topdown.estimate_2d(blob_model, [image, image], [boxes[:1], np.zeros((0, 4))],
-                                input_size=INPUT, flip=False)
+                                codec=CODEC, flip=False)
   np.testing.assert_allclose(results[0][0][0], np.broadcast_to(points[0], (17, 2)),
                              atol=0.05)
   assert results[1][0].shape == (0, 17, 2) and results[1][1].shape == (0, 17)
@@ -52,14 +54,14 @@ def test_a_blob_is_found_where_it_is_through_crop_flip_and_decode():
 def test_batches_and_buckets_do_not_change_results_nor_recompile_the_model():
   image = _blob_image([(60.0, 80.0)])
   boxes = np.array([[30., 40., 60., 80.], [35., 45., 50., 70.], [20., 30., 80., 100.]])
-  ref = topdown.estimate_2d(blob_model, image, boxes, input_size=INPUT)
+  ref = topdown.estimate_2d(blob_model, image, boxes, codec=CODEC)
   before = pipeline._predict._cache_size()
-  small = topdown.estimate_2d(blob_model, image, boxes, input_size=INPUT, batch_size=2)
+  small = topdown.estimate_2d(blob_model, image, boxes, codec=CODEC, batch_size=2)
   np.testing.assert_allclose(small[0], ref[0], atol=1e-4)
   np.testing.assert_allclose(small[1], ref[1], atol=1e-6)
   # 3 and 4 persons share the bucket of 4: no new compilation.
   topdown.estimate_2d(blob_model, image, np.concatenate([boxes, boxes[:1]]),
-                      input_size=INPUT)
+                      codec=CODEC)
   assert pipeline._predict._cache_size() - before == 1   # only batch 2 was new
 
 
@@ -69,9 +71,7 @@ def test_an_nnx_model_runs_in_eval_mode_and_gives_finite_results(tiny_vitpose):
   # Boxes past the border (partly outside the image) are fine.
   # (3 boxes: the batch bucket of the fake val2017 in test_coco, compiled once.)
   boxes = np.array([[-10., -5., 40., 30.], [50., 20., 40., 60.], [5., 5., 30., 30.]])
-  height, width = tiny_vitpose.config.image_size
-  keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes,
-                                          input_size=(width, height))
+  keypoints, scores = topdown.estimate_2d(tiny_vitpose, image, boxes)
   norms = [m for _, m in nnx.iter_graph(tiny_vitpose) if hasattr(m, "use_running_average")]
   assert norms and all(m.use_running_average for m in norms)  # eval() was applied
   assert np.isfinite(keypoints).all() and np.isfinite(scores).all()
@@ -85,12 +85,13 @@ def test_flip_test_is_the_official_average(vitpose_tiny):
   plain = f["heatmaps"].transpose(0, 2, 3, 1)
   # heatmaps_flip is already flipped back; the raw output on the mirror is its mirror.
   mirrored = imaging.flip_heatmaps(f["heatmaps_flip"].transpose(0, 2, 3, 1), perm)
+  crops = jnp.asarray(f["x"].transpose(0, 2, 3, 1))
 
-  def apply_fn(crops):
-    return jnp.asarray(np.concatenate([plain, mirrored]))
+  def apply_fn(x):
+    return jnp.asarray(plain if np.array_equal(np.asarray(x), np.asarray(crops))
+                       else mirrored)
 
-  crops = jnp.zeros(f["x"].transpose(0, 2, 3, 1).shape)
-  out = topdown.flip_test(apply_fn, crops, perm)
+  out = CODEC.flip_test(apply_fn, crops, perm)
   np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2),
                              f["heatmaps_fliptest"], rtol=1e-6, atol=1e-6)
 
@@ -106,7 +107,7 @@ def test_flip_test_is_the_official_average(vitpose_tiny):
 ])
 def test_bad_inputs_get_a_clear_error(image, boxes, match):
   with pytest.raises(ValueError, match=match):
-    topdown.estimate_2d(blob_model, image, boxes, input_size=INPUT)
+    topdown.estimate_2d(blob_model, image, boxes, codec=CODEC)
 
 
 def test_valid_boxes_marks_degenerate_ones():
@@ -118,8 +119,9 @@ def test_valid_boxes_marks_degenerate_ones():
 
 def test_flip_test_of_the_official_tiny_model(tiny_vitpose, vitpose_tiny):
   graphdef, variables = nnx.split(tiny_vitpose)
-  out = jax.jit(lambda v, x: topdown.flip_test(nnx.merge(graphdef, v), x,
-                                               skeletons.COCO.flip_permutation))(
+  codec = topdown.model_codec(tiny_vitpose)
+  out = jax.jit(lambda v, x: codec.flip_test(nnx.merge(graphdef, v), x,
+                                             skeletons.COCO.flip_permutation))(
       variables, jnp.asarray(vitpose_tiny["x"].transpose(0, 2, 3, 1)))
   ref = vitpose_tiny["heatmaps_fliptest"]
   assert np.max(np.abs(np.asarray(out).transpose(0, 3, 1, 2) - ref)) / np.abs(ref).max() \
@@ -132,4 +134,4 @@ def test_a_skeleton_that_does_not_fit_the_model_is_named():
   image = _blob_image([(60.0, 80.0)])
   with pytest.raises(ValueError, match="17 heatmaps but the flip permutation has 5"):
     topdown.estimate_2d(blob_model, image, np.array([[30., 40., 60., 80.]]),
-                        input_size=INPUT, skeleton=five)
+                        codec=CODEC, skeleton=five)

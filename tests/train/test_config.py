@@ -26,7 +26,9 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("synthetic_glsmamba.py", "1frame_smoke"), ("synthetic_vitpose_baseline.py", None),
            ("synthetic_vitpose_baseline.py", "backbone"),
            ("synthetic_vitpose_baseline.py", "smoke"),
-           ("synthetic_vitpose_baseline.py", "backbone_smoke")]
+           ("synthetic_vitpose_baseline.py", "backbone_smoke"),
+           ("coco_vitpose.py", "s"), ("coco_vitpose.py", "b"), ("coco_vitpose.py", "l"),
+           ("coco_vitpose.py", "h")]
 
 
 def load_config(name, arg=None):
@@ -58,7 +60,7 @@ def test_recipes_match_the_reference():
   assert pm.task.loss.temporal_consistency == 0.5 and pm.num_epochs == 120
   assert pm.early_stop_patience == 0 and pm.batch_size == 4
   mpi = load_config("mpi_inf_3dhp_sasmamba.py")
-  assert mpi.task.constant_confidence and mpi.model.kwargs.num_frames == 27
+  assert mpi.task.constant_confidence and mpi.model.num_frames == 27
   # Its loop uses torch.optim.Adam(amsgrad=True) without weight decay.
   assert (mpi.optimizer.amsgrad, mpi.optimizer.weight_decay,
           mpi.early_stop_patience) == (True, 0.0, 41)
@@ -84,8 +86,8 @@ def test_recipes_match_the_reference():
     assert base[key] == video[key] == one[key]
   assert base.optimizer.freeze == video.optimizer.freeze == ("^backbone/",)
   # The T = 1 ablation differs from GLSMamba in the frames alone.
-  assert (video.model.kwargs.num_frames, one.model.kwargs.num_frames) == (5, 1)
-  one.model.kwargs.num_frames = 5
+  assert (video.model.num_frames, one.model.num_frames) == (5, 1)
+  one.model.num_frames = 5
   assert one.to_dict() == video.to_dict()
 
 
@@ -94,7 +96,8 @@ def test_recipes_match_the_reference():
                                       ("mpi_inf_3dhp_sasmamba.py", "30"),
                                       ("posetrack18_glsmamba.py", "l"),
                                       ("sub_jhmdb_glsmamba.py", "4"),
-                                      ("synthetic_glsmamba.py", "big")])
+                                      ("synthetic_glsmamba.py", "big"),
+                                      ("coco_vitpose.py", "g")])
 def test_bad_config_arguments(name, arg):
   with pytest.raises(ValueError, match="takes"):
     load_config(name, arg)
@@ -176,5 +179,57 @@ def test_a_run_saved_before_a_key_existed_still_loads_and_resumes(tmp_path):
   assert loaded.task.model_keypoints == "dataset"
   config_lib.validate(loaded)
   assert config_lib.resume_changes(saved, cfg) == ([], [])
-  saved["task"]["sigma"] = 3.0                  # a real change is still reported
-  assert config_lib.resume_changes(saved, cfg)[1] == ["task.sigma: 3.0 -> 2.0"]
+  saved["task"]["codec"]["sigma"] = 3.0         # a real change is still reported
+  assert config_lib.resume_changes(saved, cfg)[1] == ["task.codec.sigma: 3.0 -> 2.0"]
+  # Keys that moved since keep their values: task.sigma / dark_kernel -> task.codec.
+  old = json.loads(cfg.to_json_best_effort())
+  del old["task"]["codec"]
+  old["task"].update(sigma=1.0, dark_kernel=3)
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  loaded = config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))
+  assert (loaded.task.codec.sigma, loaded.task.codec.dark_kernel,
+          loaded.task.codec.udp) == (1.0, 3, True)
+  assert "sigma" not in loaded.task
+
+
+def test_model_options_are_typed_and_checked_before_anything_is_built():
+  cfg = config_lib.base_config("lifting_3d")
+  assert cfg.model.name == "sasmamba" and cfg.model.dim is None   # the default
+  assert cfg.model.get_type("dim") is int and cfg.model.get_type("joint_gathers") is tuple
+  cfg.model.dim = 0
+  with pytest.raises(ValueError, match=r"model.name = 'sasmamba' with options "
+                                       r"\(dim=0\): LifterConfig: dim must be"):
+    config_lib.validate(cfg)
+  cfg = config_lib.base_config("lifting_3d")
+  cfg.model.dimm = 16
+  with pytest.raises(ValueError, match=r"model.dimm \(did you mean model.dim\?\)"):
+    config_lib.validate(cfg)
+  # Another family's model: the section takes its keys, the options set are kept.
+  cfg = config_lib.base_config("pose_2d_video")
+  cfg.model.name, cfg.optimizer.freeze = "vitpose_tiny", ()
+  cfg.task.backbone.name = "vitpose_tiny"
+  cfg.model.embed_dim = 64
+  cfg = config_lib.validate(cfg)
+  assert cfg.model.embed_dim == 64 and "routes" not in cfg.model
+  assert config_lib.base_config("lifting_3d", model="mlp_baseline").model.width is None
+
+
+def test_a_run_saved_with_model_kwargs_loads_validates_and_resumes(tmp_path):
+  """The free-form ``model.kwargs`` of earlier versions become typed options."""
+  cfg = config_lib.base_config("pose_2d_video", model="glsmamba_tiny")
+  cfg.model.num_frames, cfg.model.routes = 1, ("time",)
+  old = json.loads(cfg.to_json_best_effort())
+  old["model"] = {"name": "glsmamba_tiny",
+                  "kwargs": {"num_frames": 1, "routes": ["time"], "stmm_groups": 1}}
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  loaded = config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))
+  assert loaded.model.num_frames == 1 and loaded.model.routes == ("time",)
+  assert "kwargs" not in loaded.model and "stmm_groups" not in loaded.model
+  assert config_lib.resume_changes(old, cfg)[1] == ["model.stmm_groups: 1 -> '<absent>'"]
+  del old["model"]["kwargs"]["stmm_groups"]
+  assert config_lib.resume_changes(old, cfg) == ([], [])
+  # A retired option at another value than the model's: said, not silently dropped.
+  old["model"]["kwargs"]["stmm_groups"] = 4
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  with pytest.raises(ValueError, match="stmm_groups = 4 is no longer supported"):
+    config_lib.validate(config_lib.load_saved(tmp_path / "config.json"))

@@ -76,7 +76,7 @@ def test_cli(data_dir, tmp_path, official_npz):
           "--config=configs/h36m_sasmamba.py", f"--checkpoint={path}",
           "--config.dataset.name=synthetic_motion/tiny",
           f"--config.dataset.data_dir={data_dir}", "--config.eval_batch_size=16",
-          "--config.model.kwargs.num_frames=27", f"--output={out}"]
+          "--config.model.num_frames=27", f"--output={out}"]
   ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                       check=False)
   assert ok.returncode == 0, ok.stderr[-3000:]

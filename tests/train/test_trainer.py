@@ -31,7 +31,7 @@ def tiny(config, data_dir, **overrides):
   config.dataset.prepare_if_missing = False
   if config.model.name != "mlp_baseline":
     for k, v in TINY_LIFTER.items():
-      config.model.kwargs[k] = v
+      config.model[k] = v
   config.batch_size = 8
   config.eval_batch_size = 16
   config.max_steps = 4
@@ -84,7 +84,7 @@ def test_mpi_inf_3dhp_config(tmp_path):
   cfg.dataset.data_dir = str(tmp_path / "tfds")
   cfg.dataset.prepare_if_missing = True
   for k, v in TINY_LIFTER.items():
-    cfg.model.kwargs[k] = v
+    cfg.model[k] = v
   cfg.batch_size, cfg.eval_batch_size, cfg.max_steps = 4, 4, 2
   cfg.progress_bar = False
   results = train.train_and_evaluate(cfg, tmp_path / "run")
@@ -259,13 +259,14 @@ def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
           "--config.dataset.name=synthetic_motion/tiny",
           f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
           "--config.batch_size=8", "--config.eval_batch_size=32",
-          "--config.model.kwargs.width=64"]  # A model option the file does not set.
+          "--config.model.width=64"]  # A model option the file does not set.
   ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                       check=False)
   assert ok.returncode == 0, ok.stderr[-3000:]
   assert (tmp_path / "eval" / "step_2.json").is_file()
-  assert json.loads((tmp_path / "config.json").read_text())["model"]["kwargs"] == {
-      "width": 64}
+  saved = json.loads((tmp_path / "config.json").read_text())["model"]
+  assert saved["name"] == "mlp_baseline" and saved["width"] == 64
+  assert saved["num_stages"] is None   # not set: the model's default
   # Library INFO logs (Orbax, TFDS, JAX) are off unless --verbosity asks for them.
   assert not re.search(r"^I\d{4} ", ok.stderr, re.M), ok.stderr[:2000]
   bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,

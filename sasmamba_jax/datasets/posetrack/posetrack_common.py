@@ -1,8 +1,9 @@
 """Shared by the video-pose builders: reading PoseTrack files, features, examples.
 
 Every video-pose example is one annotated person (at least one keypoint with
-visibility > 0) in one labelled frame, or one detection box in a labelled frame
-(``val_boxes`` configs), with what a top-down video model needs:
+visibility > 0) in one labelled frame (``is_labeled``: the frames poseval scores;
+people annotated in other frames make no example), or one detection box in a
+labelled frame (``val_boxes`` configs), with what a top-down video model needs:
 
 * ``frames`` (T,) bytes: the encoded JPEGs of frames t - delta .. t + delta of the
   video (clamped at its ends), T = 2 delta + 1, the centre frame at delta; empty
@@ -15,7 +16,7 @@ visibility > 0) in one labelled frame, or one detection box in a labelled frame
 * ``bbox`` (4,) float32 x, y, w, h in pixels; ``box_score`` float32 (1 for
   ground-truth boxes, the detector's score otherwise).
 * ``keypoints`` (17, 3) float32: x, y in the original image's pixels and the
-  visibility, PoseTrack slots (``KEYPOINTS``); zeros for a detection box.
+  visibility, PoseTrack slots (``skeletons.POSETRACK``); zeros for a detection box.
 * ``head_box`` (4,) float32 x, y, w, h (zeros when absent).
 * ``track_id``, ``person_id`` int64 (-1 when absent); ``has_labeled_person`` bool
   (PoseTrack21's frame flag; elsewhere: the frame has annotated persons).
@@ -38,17 +39,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from sasmamba_jax import skeletons
 from sasmamba_jax.datasets import safe_io
-
-#: PoseTrack18 keypoint slots (COCO order; eyes hold head_bottom / head_top).
-KEYPOINTS: tuple[str, ...] = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
-
-#: Left / right keypoint pairs (for flips).
-FLIP_PAIRS: tuple[tuple[int, int], ...] = (
-    (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 
 PathLike = str | pathlib.Path
 
@@ -283,7 +275,7 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
                    what: str, detections: Mapping[int, list[tuple]] | None = None,
                    formats: tuple[str, ...] = ("JPEG",), pattern: str = "*.jpg"
                    ) -> Iterator[tuple[str, dict[str, Any]]]:
-  """(key, example) for every annotated person (or detection) of a video.
+  """(key, example) for every annotated person (or detection) of a labelled frame.
 
   Args:
     video: from ``read_video``.
@@ -305,7 +297,7 @@ def video_examples(video: VideoInfo, root: pathlib.Path, config: VideoPoseConfig
   n, delta = len(video.frames), config.delta
   num_joints = next((len(p.keypoints) for f in video.frames for p in f.persons), 17)
   for t, frame in enumerate(video.frames):
-    if not frame.is_labeled and not frame.persons:
+    if not frame.is_labeled:   # poseval scores labelled frames only
       continue
     if detections is not None:
       people = [Person(np.zeros((num_joints, 3)), bbox, np.zeros(4), -1, -1, score)
@@ -375,13 +367,16 @@ def manual_root(dl_manager: Any, dataset: str) -> pathlib.Path:
 class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of the PoseTrack-layout builders: array_record, shared features."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release.",
+      "1.1.0": "Examples from labelled frames only (is_labeled), the frames poseval "
+               "scores: people annotated in other frames make no example.",
+  }
   DESCRIPTION = ""
   HOMEPAGE = ""
   SPLITS = ("train", "val")
-  NUM_JOINTS = 17
-  KEYPOINT_NAMES = KEYPOINTS
+  SKELETON = skeletons.POSETRACK   # the joint layout of the examples' keypoints
   ANNOTATIONS = "annotations"  # folder of <split>/<video>.json below the root
 
   def read_video(self, path: pathlib.Path) -> VideoInfo:
@@ -394,9 +389,9 @@ class VideoPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     config = self.builder_config
     return tfds.core.DatasetInfo(
         builder=self, description=self.DESCRIPTION,
-        features=features(2 * config.delta + 1, self.NUM_JOINTS),
+        features=features(2 * config.delta + 1, self.SKELETON.num_joints),
         homepage=self.HOMEPAGE or None, disable_shuffling=True,
-        metadata=tfds.core.MetadataDict(keypoints=list(self.KEYPOINT_NAMES),
+        metadata=tfds.core.MetadataDict(keypoints=list(self.SKELETON.joint_names),
                                         delta=config.delta, images=config.images))
 
   def _examples_from_root(self, root: pathlib.Path, dataset: str,

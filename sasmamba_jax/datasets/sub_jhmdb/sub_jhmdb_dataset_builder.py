@@ -8,8 +8,8 @@ The dataset root is the JHMDB release as its archives unpack::
   ROOT/puppet_mask/<action>/<video>/puppet_mask.mat   (optional: part_mask H x W x T)
 
 Every frame is labelled: one example per frame (the single person), with the 15
-joints (``JOINTS``: neck, belly, head, then right/left shoulder, hip, elbow, knee,
-wrist, ankle) in 0-based pixels (JHMDB's ``pos_img`` is 1-based), visibility 1 for
+joints (``skeletons.SUB_JHMDB``: neck, belly, head, then right/left shoulder, hip,
+elbow, knee, wrist, ankle) in 0-based pixels (JHMDB's ``pos_img`` is 1-based), visibility 1 for
 joints inside the frame. The box is the puppet mask's extent when the mask file is
 there, else the joints' extent grown by 20 %. Configs ``split1..3`` are the three
 official splits (``train`` / ``test``); the papers average PCK over the three.
@@ -22,15 +22,11 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
+import tensorflow_datasets as tfds
 
+from sasmamba_jax import skeletons
 from sasmamba_jax.datasets import safe_io
 from sasmamba_jax.datasets.posetrack import posetrack_common as pc
-
-JOINTS = ("neck", "belly", "head", "right_shoulder", "left_shoulder", "right_hip",
-          "left_hip", "right_elbow", "left_elbow", "right_knee", "left_knee",
-          "right_wrist", "left_wrist", "right_ankle", "left_ankle")
-FLIP_PAIRS = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14))
-UPPER_BODY = (0, 1, 2, 3, 4, 7, 8, 11, 12)
 
 
 def _configs() -> list[pc.VideoPoseConfig]:
@@ -125,10 +121,13 @@ class Builder(pc.VideoPoseBuilder):
 
   BUILDER_CONFIGS = _configs()
   DESCRIPTION = __doc__
+  # Every JHMDB frame is labelled: PoseTrack's 1.1.0 (labelled frames only) changes
+  # none of its examples.
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
   HOMEPAGE = "http://jhmdb.is.tue.mpg.de"
   SPLITS = ("train", "test")
-  NUM_JOINTS = 15
-  KEYPOINT_NAMES = JOINTS
+  SKELETON = skeletons.SUB_JHMDB
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download JHMDB (Rename_Images, joint_positions, sub_splits and optionally "
       "puppet_mask) from http://jhmdb.is.tue.mpg.de and unpack into one folder.")

@@ -31,9 +31,10 @@ import pathlib
 
 import numpy as np
 
+from sasmamba_jax import skeletons
 from sasmamba_jax.datasets.synthetic_motion import motion
 
-# PoseTrack slots (posetrack_common.KEYPOINTS).
+# PoseTrack slots (skeletons.POSETRACK).
 NOSE, HEAD_BOTTOM, HEAD_TOP = 0, 1, 2
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
 L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = 11, 12, 13, 14, 15, 16
@@ -364,11 +365,7 @@ def render_video(config: RenderConfig, split: str, index: int
           "bbox_head": [float(head_c[0] - side / 2), float(head_c[1] - side / 2),
                         float(side), float(side)]})
   categories = [{"supercategory": "person", "id": 1, "name": "person",
-                 "keypoints": [
-                     "nose", "head_bottom", "head_top", "left_ear", "right_ear",
-                     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-                     "left_wrist", "right_wrist", "left_hip", "right_hip",
-                     "left_knee", "right_knee", "left_ankle", "right_ankle"],
+                 "keypoints": list(skeletons.POSETRACK.joint_names),
                  "skeleton": []}]
   return name, jpegs, {"images": images, "annotations": annotations,
                        "categories": categories}

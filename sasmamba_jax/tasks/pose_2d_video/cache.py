@@ -39,12 +39,10 @@ class FeatureCache:
 
   ``[i]`` holds the example's cached ``features`` (T, h, w, C) float32 and every
   array stored beside them. Pickles as its path (grain worker processes reopen it).
-  ``ground_truth``: the split's PoseTrack annotation folder, set by the task.
   """
 
   def __init__(self, directory: str | pathlib.Path):
     self.directory = pathlib.Path(directory)
-    self.ground_truth: str | None = None
     self._open()
 
   def _open(self):
@@ -53,11 +51,10 @@ class FeatureCache:
       self._meta = {k: meta[k] for k in meta.files}
 
   def __getstate__(self):
-    return {"directory": self.directory, "ground_truth": self.ground_truth}
+    return {"directory": self.directory}
 
   def __setstate__(self, state):
     self.directory = state["directory"]
-    self.ground_truth = state["ground_truth"]
     self._open()
 
   def __len__(self) -> int:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 
 from sasmamba_jax import models
 from sasmamba_jax.nn.dtypes import COMPUTE_DTYPES
+from sasmamba_jax.tasks import topdown_2d
 
+#: the evaluation protocols, named after their datasets' ``skeletons`` layouts
 PROTOCOLS = ("posetrack", "sub_jhmdb")
 MODEL_KEYPOINTS = ("dataset", "coco")
 #: the parameters a video model never trains (``optimizer.freeze``): its ViTPose
@@ -14,27 +18,16 @@ FROZEN_BACKBONE = "^backbone/"
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Defaults: GLSMamba's PoseTrack recipe (REFERENCE sections 6, 8 and 11)."""
+  """Defaults: GLSMamba's PoseTrack recipe (docs/reference.md, GLSMamba)."""
   c = ml_collections.ConfigDict()
   c.name = "pose_2d_video"
   c.protocol = "posetrack"        # evaluation: posetrack (mAP) | sub_jhmdb (PCK@0.2)
-  c.input_size = (192, 256)       # crop (width, height), as mmpose
-  c.sigma = 2.0                   # UDP Gaussian targets
-  c.padding = 1.25                # box -> crop enlargement
-  c.use_target_weight = True      # joints without a label add no loss
-  c.augment = True                # scale / rotation / flip / half-body (training)
-  c.scale_factor = 0.35
-  c.rotation_factor = 45.0
-  c.rotation_prob = 0.6
-  c.flip_prob = 0.5
-  c.half_body_prob = 0.3
-  c.sampler = "pillow"            # crop sampler: pillow (fast) | numpy
-  c.flip_test = True              # average with the mirrored clip's heatmaps
-  c.dark_kernel = 11              # DARK refinement blur (odd; 0 = plain argmax)
+  # Crops, codec, augmentation, flip test (the same keys as pose_2d).
+  topdown_2d.add_defaults(c)
   # The model's keypoint order: "dataset" (the protocol's own, as every model we
   # train), or "coco" for an official COCO ViTPose evaluated as the per-frame
   # baseline on PoseTrack: COCO's flip pairs, then its eyes turned into PoseTrack's
-  # head_bottom / head_top (task.coco_to_posetrack). Evaluation only.
+  # head_bottom / head_top (skeletons.coco_to_posetrack). Evaluation only.
   c.model_keypoints = "dataset"
   # The ViTPose a video model takes its features from (frozen), or that a ViTPose
   # model (the per-frame baseline) starts from.
@@ -61,19 +54,7 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
       errors.append(f"task.{key} = {value!r}: {what}")
 
   check("protocol", cfg.protocol in PROTOCOLS, f"must be one of {PROTOCOLS}")
-  check("input_size", len(cfg.input_size) == 2 and min(cfg.input_size) >= 16
-        and all(s % 16 == 0 for s in cfg.input_size),
-        "must be (width, height), multiples of the 16-pixel patch")
-  check("sigma", cfg.sigma > 0, "must be > 0")
-  check("padding", cfg.padding >= 1, "must be >= 1")
-  for key in ("rotation_prob", "flip_prob", "half_body_prob"):
-    check(key, 0 <= cfg[key] <= 1, "must be a probability in [0, 1]")
-  check("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)")
-  check("rotation_factor", 0 <= cfg.rotation_factor <= 180, "must be in [0, 180]")
-  check("sampler", cfg.sampler in ("pillow", "numpy"), "must be pillow or numpy")
-  check("dark_kernel", cfg.dark_kernel == 0 or (cfg.dark_kernel > 0
-                                                and cfg.dark_kernel % 2 == 1),
-        "must be 0 (off) or an odd kernel size")
+  errors += topdown_2d.validate(cfg)
   check("model_keypoints", cfg.model_keypoints in MODEL_KEYPOINTS,
         f"must be one of {MODEL_KEYPOINTS}")
   check("model_keypoints", cfg.model_keypoints == "dataset"
@@ -87,10 +68,24 @@ def validate(cfg: ml_collections.ConfigDict) -> list[str]:
   return errors
 
 
+def upgrade(saved: dict[str, Any]) -> dict[str, Any]:
+  """A saved run's ``task`` section in today's layout: ``task.sigma`` and
+  ``task.dark_kernel`` of runs saved before the heatmap codec moved into
+  ``task.codec`` (values kept)."""
+  task = dict(saved)
+  codec = dict(task.get("codec") or {})
+  for key in ("sigma", "dark_kernel"):
+    if key in task:
+      codec.setdefault(key, task.pop(key))
+  if codec:
+    task["codec"] = codec
+  return task
+
+
 def base_overrides(c: ml_collections.ConfigDict) -> None:
   """The trainer defaults of this family: the frozen backbone, the paper's recipe.
 
-  GLSMamba (REFERENCE section 6): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs.
+  GLSMamba (the paper): AdamW 1e-4, x0.1 at epochs 6 and 12, 20 epochs.
   """
   c.optimizer.freeze = (FROZEN_BACKBONE,)
   c.optimizer.learning_rate = 1e-4

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from flax import nnx
 import jax
@@ -31,49 +31,22 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from sasmamba_jax import checkpoints
 from sasmamba_jax import evaluation
-from sasmamba_jax import imaging
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
-from sasmamba_jax import topdown
-from sasmamba_jax.checkpoints import pretrained
-from sasmamba_jax.datasets import video_transforms
-from sasmamba_jax.datasets.sub_jhmdb import sub_jhmdb_dataset_builder as sub_jhmdb
+from sasmamba_jax.checkpoints import sources
+from sasmamba_jax.codecs import HeatmapCodec
+from sasmamba_jax.datasets.split import Split
+from sasmamba_jax.models import config as models_config
 from sasmamba_jax.models.video_pose import VideoPoseModel
+from sasmamba_jax.tasks import base
+from sasmamba_jax.tasks import topdown_2d
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
-from sasmamba_jax.tasks.pose_2d_video import config as task_config
-from sasmamba_jax.tasks.pose_2d_video import losses
 
-#: per protocol: joints, left/right pairs, upper-body joints (half-body augmentation)
-_LAYOUTS = {
-    "posetrack": (17, video_transforms.FLIP_PAIRS, video_transforms.UPPER_BODY),
-    "sub_jhmdb": (15, sub_jhmdb.FLIP_PAIRS, sub_jhmdb.UPPER_BODY),
-}
 #: the transformed features a training / evaluation batch carries
 _TARGETS = ("heatmaps", "target_weight", "center", "scale")
-
-
-def coco_to_posetrack(keypoints: jax.Array) -> jax.Array:
-  """(..., 17, 3) COCO keypoints (x, y, score) -> PoseTrack's 17 slots.
-
-  The slots agree except 1 and 2: COCO's left / right eye, PoseTrack's head_bottom
-  (upper neck) and head_top. A COCO model has neither, so they are estimated (our
-  choice; REFERENCE section 11 leaves it open): head_bottom 40 % of the way from
-  the nose to the shoulders' midpoint (about the chin), head_top as far above the
-  eyes' midpoint as head_bottom is below it (the eyes sit half way up the head);
-  each scored by the mean score of the points it comes from. The other slots are
-  the model's own, so only the Head group's AP rests on this estimate.
-  """
-  k = jnp.asarray(keypoints)
-  nose, eyes, shoulders = k[..., 0, :], k[..., 1:3, :], k[..., 5:7, :]
-  neck = jnp.mean(shoulders, axis=-2)
-  bottom = nose + 0.4 * (neck - nose)
-  bottom = bottom.at[..., 2].set((nose[..., 2] + 2 * neck[..., 2]) / 3)
-  eye_mid = jnp.mean(eyes, axis=-2)
-  top = 2 * eye_mid - bottom
-  top = top.at[..., 2].set((2 * eye_mid[..., 2] + bottom[..., 2]) / 3)
-  return k.at[..., 1, :].set(bottom).at[..., 2, :].set(top)
+#: the evaluator's per-example features, kept beside cached features
+_METADATA = {"posetrack": ("image_id",), "sub_jhmdb": ("keypoints", "bbox")}
 
 
 def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, int],
@@ -89,21 +62,26 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
   if not path:
     return models.create(name, image_size=image_size, dtype=backbone.dtype,
                          rngs=rngs or nnx.Rngs(0))
-  if not pathlib.Path(path).exists():
+  try:
+    source = sources.resolve(path)
+  except FileNotFoundError:
     raise FileNotFoundError(
         f"task.backbone.checkpoint {path} not found. Official ViTPose weights "
         "(vitpose-b.pth, vitpose-h.pth: the 'classic decoder' COCO models) are linked "
         "from https://github.com/ViTAE-Transformer/ViTPose (README, results table); "
-        "a model directory of ours comes from python -m experiments.export")
-  if pretrained.is_model_directory(path):
-    model = pretrained.load_model_directory(path)
+        "a model directory of ours comes from python -m experiments.export") from None
+  if isinstance(source, sources.RunDirectory):
+    raise ValueError(f"task.backbone.checkpoint {path} is a training run; export its "
+                     f"model first: python -m experiments.export --checkpoint={path} "
+                     "--output=DIR, then point task.backbone.checkpoint at DIR")
+  if isinstance(source, sources.ModelDirectory):
+    # Our own export: its config.json says what it is.
+    model = sources.load_model(source, dtype=backbone.dtype)
     if not isinstance(model, models.ViTPose):
       raise ValueError(f"task.backbone.checkpoint {path} holds a "
                        f"{type(model).__name__}, not a ViTPose")
-    if model.config.dtype != backbone.dtype:
-      model.config = dataclasses.replace(model.config, dtype=backbone.dtype)
-    return model   # Our own export: its config.json says what it is.
-  model = checkpoints.load_official(path, image_size=image_size, dtype=backbone.dtype)
+    return model
+  model = sources.load_model(source, image_size=image_size, dtype=backbone.dtype)
   expected = models.get_config(name)
   got = model.config
   if (got.embed_dim, got.depth) != (expected.embed_dim, expected.depth):
@@ -114,38 +92,42 @@ def load_backbone(backbone: ml_collections.ConfigDict, image_size: tuple[int, in
   return model
 
 
-class Pose2DVideoTask:
+class Pose2DVideoTask(base.Task):
   """Clips (B, T, H, W, 3) -> centre-frame heatmaps (B, H/4, W/4, K)."""
 
   name = "pose_2d_video"
   higher_is_better = True
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.config = config
-    self.num_joints, self.flip_pairs, self.upper_body = _LAYOUTS[config.protocol]
-    # The flip test mirrors the model's own channels: a COCO model's eyes are a
-    # left / right pair, PoseTrack's head points are not.
-    self.flip_permutation = (
-        skeletons.COCO.flip_permutation if config.model_keypoints == "coco"
-        else imaging.pairs_to_permutation(self.flip_pairs, self.num_joints))
-    self.primary_metric = "Total" if config.protocol == "posetrack" else "Mean"
-    width, height = config.input_size
-    self.image_size = (int(height), int(width))     # (H, W) for the models
-    self.cached = False   # set by prepare_sources when training on cached features
-    self._model_kind: str | None = None   # "pose2d" or "video", from the model
-    self._frames: int | None = None   # frames the model reads per example
-    self._heatmap_size: tuple[int, int] | None = None
+    super().__init__(config)
+    # The protocols are named after their datasets' joint layouts.
+    self.skeleton = skeletons.get(config.protocol)
+    self.image_size = topdown_2d.image_size(config)     # (H, W) for the models
 
-  # ---------------------------------------------------------------- model
+  @property
+  def primary_metric(self) -> str:
+    return "Total" if self.config.protocol == "posetrack" else "Mean"
+
+  @property
+  def num_joints(self) -> int:
+    return self.skeleton.num_joints
+
+  @property
+  def flip_permutation(self) -> np.ndarray:
+    """The flip test mirrors the model's own channels: a COCO model's eyes are a
+    left / right pair, PoseTrack's head points are not."""
+    model_keypoints = self.config.model_keypoints == "coco"
+    return (skeletons.COCO if model_keypoints else self.skeleton).flip_permutation
+
   def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
                   dtype: str) -> nnx.Module:
-    kwargs = dict(model_config.kwargs)
+    kwargs = models_config.options(model_config)
     if models.kind(model_config.name) == "pose2d":
       # The per-frame ViTPose: its backbone's checkpoint, whole, or a new one.
       if self.config.backbone.checkpoint:
         if kwargs:
-          raise ValueError("model.kwargs cannot change a ViTPose loaded from "
-                           "task.backbone.checkpoint; clear one of them")
+          raise ValueError(f"model options {sorted(kwargs)} cannot change a ViTPose "
+                           "loaded from task.backbone.checkpoint; clear one of them")
         model = load_backbone(self.config.backbone, self.image_size)
       else:
         kwargs.setdefault("image_size", self.image_size)
@@ -153,7 +135,6 @@ class Pose2DVideoTask:
         kwargs.setdefault("dtype", dtype)
         model = models.create(model_config.name, rngs=rngs, **kwargs)
       model.train()
-      self._remember(model)
       return model
     backbone = load_backbone(self.config.backbone, self.image_size, rngs=rngs)
     kwargs.setdefault("in_channels", backbone.config.feature_channels)
@@ -161,105 +142,95 @@ class Pose2DVideoTask:
     kwargs.setdefault("backbone", self.config.backbone.name)
     kwargs.setdefault("dtype", dtype)
     head = models.create(model_config.name, rngs=rngs, **kwargs)
-    model = VideoPoseModel(backbone, head)
-    self._remember(model)
-    return model
+    return VideoPoseModel(backbone, head)
 
-  def _remember(self, model: nnx.Module) -> None:
-    """What the data pipeline needs to know of the model: frames, heatmap size."""
-    vit = model.backbone if isinstance(model, VideoPoseModel) else model
-    self._model_kind = "video" if isinstance(model, VideoPoseModel) else "pose2d"
-    self._frames = model.num_frames if isinstance(model, VideoPoseModel) else 1
-    self._heatmap_size = vit.config.heatmap_size(self.image_size)   # (h, w)
-
-  def check_model(self, model: nnx.Module) -> None:
+  def bind(self, model: nnx.Module) -> Pose2DVideoBound:
     if isinstance(model, VideoPoseModel):
-      k = model.head.config.num_keypoints
+      vit, k, frames = model.backbone, model.head.config.num_keypoints, model.num_frames
     elif isinstance(model, models.ViTPose):
-      k = model.config.num_keypoints
+      vit, k, frames = model, model.config.num_keypoints, 1
     else:
       raise ValueError(f"task pose_2d_video trains a ViTPose or a VideoPoseModel "
                        f"(ViTPose + GLSMamba), not a {type(model).__name__}")
     if k != self.num_joints:
       raise ValueError(f"the model predicts {k} heatmaps but the "
                        f"{self.config.protocol} data has {self.num_joints} joints")
-    self._remember(model)   # Also a clear error for an input_size off the patch grid.
+    # Also a clear error for an input_size off the patch grid.
+    heatmap_h, heatmap_w = vit.config.heatmap_size(self.image_size)
+    codec = HeatmapCodec.from_config(self.config.codec, self.config.input_size,
+                                     (heatmap_w, heatmap_h))
+    return Pose2DVideoBound(self, video=isinstance(model, VideoPoseModel),
+                            frames=frames, codec=codec,
+                            feature_channels=vit.config.feature_channels)
+
+  def format_results(self, results):
+    if self.config.protocol == "sub_jhmdb":
+      return evaluation.format_sub_jhmdb_table(results)
+    return evaluation.format_posetrack_table(results)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pose2DVideoBound(base.BoundTask):
+  """The video 2D pose task for one model.
+
+  Attributes:
+    video: a ``VideoPoseModel`` (clips in); False: a ViTPose on the centre frame.
+    frames: the frames the model reads per example (1: the centre frame alone).
+    codec: the crop and heatmap sizes, the targets and the decoding.
+    feature_channels: the backbone's feature channels (cached features).
+    cached: batches hold the backbone's cached ``features`` instead of crops
+      (``prepare_data`` with ``task.cache_features``).
+  """
+
+  task: Pose2DVideoTask
+  video: bool
+  frames: int
+  codec: HeatmapCodec
+  feature_channels: int
+  cached: bool = False
 
   # ---------------------------------------------------------------- data
-  def batch_spec(self, model: nnx.Module, batch_size: int
-                 ) -> dict[str, jax.ShapeDtypeStruct]:
-    h, w = self.image_size
-    vit = model.backbone if isinstance(model, VideoPoseModel) else model
-    hh, hw = vit.config.heatmap_size(self.image_size)
-    f32 = jnp.float32
+  def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    h, w = self.task.image_size
+    hw, hh = self.codec.heatmap_size
+    k, f32 = self.task.num_joints, jnp.float32
     spec = {}
-    if isinstance(model, VideoPoseModel):
-      t = model.num_frames
-      if self.cached:
-        c = vit.config.feature_channels
-        spec[cache_lib.FEATURES] = jax.ShapeDtypeStruct((batch_size, t, hh, hw, c), f32)
-      else:
-        spec["images"] = jax.ShapeDtypeStruct((batch_size, t, h, w, 3), f32)
+    if self.cached:
+      spec[cache_lib.FEATURES] = jax.ShapeDtypeStruct(
+          (batch_size, self.frames, hh, hw, self.feature_channels), f32)
     else:
-      spec["images"] = jax.ShapeDtypeStruct((batch_size, 1, h, w, 3), f32)
-    spec["heatmaps"] = jax.ShapeDtypeStruct((batch_size, hh, hw, self.num_joints), f32)
-    spec["target_weight"] = jax.ShapeDtypeStruct((batch_size, self.num_joints), f32)
+      spec["images"] = jax.ShapeDtypeStruct((batch_size, self.frames, h, w, 3), f32)
+    spec["heatmaps"] = jax.ShapeDtypeStruct((batch_size, hh, hw, k), f32)
+    spec["target_weight"] = jax.ShapeDtypeStruct((batch_size, k), f32)
     spec["center"] = jax.ShapeDtypeStruct((batch_size, 2), f32)
     spec["scale"] = jax.ShapeDtypeStruct((batch_size, 2), f32)
     return spec
 
-  def _clip_transform(self, source: Any, *, train: bool, centre_only: bool):
-    c = self.config
-    info = getattr(source, "dataset_info", None)
-    image_root = info.metadata.get("image_root") if info is not None else None
-    if self._heatmap_size is None:
-      raise RuntimeError("build_model or check_model must see the model before the "
-                         "data pipeline is made (its heatmap size)")
-    kwargs = dict(image_size=tuple(c.input_size),
-                  heatmap_size=self._heatmap_size[::-1], sigma=c.sigma,
-                  padding=c.padding,
-                  image_root=image_root, sampler=c.sampler,
-                  flip_pairs=self.flip_pairs, upper_body=self.upper_body,
-                  centre_only=centre_only)
-    if not train:
-      return video_transforms.TopDownClip(**kwargs)
-    return video_transforms.RandomTopDownClip(
-        scale_factor=c.scale_factor, rotation_factor=c.rotation_factor,
-        rotation_prob=c.rotation_prob, flip_prob=c.flip_prob,
-        half_body_prob=c.half_body_prob, **kwargs)
-
-  def train_transforms(self, source: Any) -> list[Any]:
-    if self.cached or isinstance(source, cache_lib.FeatureCache):
+  def _transforms(self, split: Split, *, train: bool) -> list[Any]:
+    if self.cached:   # the cache holds transformed examples
       return []
-    return [self._clip_transform(source, train=self.config.augment,
-                                 centre_only=self._centre_only)]
-
-  def eval_transforms(self, source: Any) -> list[Any]:
-    if self.cached or isinstance(source, cache_lib.FeatureCache):
-      return []
-    return [self._clip_transform(source, train=False, centre_only=self._centre_only)]
-
-  @property
-  def _per_frame(self) -> bool:
-    return self._model_kind == "pose2d"
-
-  @property
-  def _centre_only(self) -> bool:
     # A ViTPose, or a video head built for T = 1 (the paper's per-frame ablation),
     # reads the centre frame of the dataset's clips.
-    return self._frames == 1
+    return [topdown_2d.crop_transform(self.task.config, self.codec,
+                                      self.task.skeleton, split, train=train,
+                                      centre_only=self.frames == 1)]
 
-  def prepare_sources(self, model: nnx.Module, sources: Mapping[str, Any],
-                      workdir: pathlib.Path, *, batch_size: int = 16,
-                      num_threads: int = 2, num_workers: int = 0,
-                      log=print) -> dict[str, Any]:
-    """The trainer's sources for ``model``: with ``task.cache_features`` and a video
-    model, each split's feature cache (``cache.build``), else ``sources`` as given.
-    """
-    self.check_model(model)
-    if not (self.config.cache_features and isinstance(model, VideoPoseModel)):
-      return dict(sources)
-    c = self.config
+  def train_transforms(self, split: Split) -> list[Any]:
+    return self._transforms(split, train=True)
+
+  def eval_transforms(self, split: Split) -> list[Any]:
+    return self._transforms(split, train=False)
+
+  def prepare_data(self, model: nnx.Module, splits: Mapping[str, Split],
+                   workdir: pathlib.Path, *, batch_size: int = 16,
+                   num_threads: int = 2, num_workers: int = 0,
+                   log: Callable[[str], None] | None = print
+                   ) -> tuple[Pose2DVideoBound, dict[str, Split]]:
+    """With ``task.cache_features`` and a video model, each split's feature cache
+    (``cache.build``) and the binding that reads it; else the splits as given."""
+    c = self.task.config
+    if not (c.cache_features and self.video):
+      return self, dict(splits)
     root = pathlib.Path(c.cache_dir) if c.cache_dir else workdir / "feature_cache"
     if jax.process_count() > 1:
       root = root / f"process_{jax.process_index()}"
@@ -274,99 +245,70 @@ class Pose2DVideoTask:
     digest = cache_lib.params_digest(model.backbone)
     keys = _TARGETS + _METADATA[c.protocol]
     out = {}
-    for split, source in sources.items():
-      info = getattr(source, "dataset_info", None)
+    for name, split in splits.items():
       fingerprint = {
-          "dataset": info.full_name if info is not None else type(source).__name__,
-          "split": str(getattr(source, "split", split)), "backbone": digest,
-          "frames": model.num_frames, "input_size": list(c.input_size),
-          "sigma": c.sigma, "padding": c.padding, "sampler": c.sampler,
-          "protocol": c.protocol}
-      out[split] = cache_lib.build(
-          root / split, source, self.eval_transforms(source), features_fn, keys=keys,
-          fingerprint=fingerprint, batch_size=batch_size, num_threads=num_threads,
-          num_workers=num_workers, log=log)
-      # The cache keeps pointing at its split's PoseTrack ground truth.
-      out[split].ground_truth = _annotations(source, strict=False)
-    self.cached = True
-    return out
+          "dataset": f"{split.dataset}/{split.version}", "split": split.split,
+          "backbone": digest, "frames": self.frames,
+          "input_size": list(c.input_size), "sigma": c.codec.sigma,
+          "padding": c.padding, "sampler": c.sampler, "protocol": c.protocol}
+      cache = cache_lib.build(
+          root / name, split.examples, self.eval_transforms(split), features_fn,
+          keys=keys, fingerprint=fingerprint, batch_size=batch_size,
+          num_threads=num_threads, num_workers=num_workers, log=log)
+      out[name] = split.with_examples(cache)   # its ground truth stays
+    return dataclasses.replace(self, cached=True), out
 
   # ---------------------------------------------------------------- training
   def model_inputs(self, batch: Mapping[str, jax.Array]) -> tuple[jax.Array]:
-    if cache_lib.FEATURES in batch:
+    if self.cached:
       return (batch[cache_lib.FEATURES],)
     images = batch["images"]
-    return (images[:, 0] if self._per_frame else images,)
+    return (images if self.video else images[:, 0],)
 
   def _heatmaps(self, model: nnx.Module, batch: Mapping[str, jax.Array], *,
                 deterministic: bool) -> jax.Array:
     (x,) = self.model_inputs(batch)
-    if cache_lib.FEATURES in batch:
+    if self.cached:
       return model.from_features(x)
     return model(x, deterministic=deterministic)
 
   def loss(self, model, batch):
-    if self.config.model_keypoints != "dataset":
+    c = self.task.config
+    if c.model_keypoints != "dataset":
       raise ValueError("task.model_keypoints = 'coco' evaluates a COCO ViTPose on "
                        "PoseTrack (python -m experiments.evaluate); training needs "
                        "the dataset's keypoints: set it to 'dataset'")
     pred = self._heatmaps(model, batch, deterministic=False)
-    weight = batch["target_weight"] if self.config.use_target_weight else None
-    mse = losses.heatmap_mse(pred, batch["heatmaps"], weight)
+    weight = batch["target_weight"] if c.use_target_weight else None
+    mse = topdown_2d.heatmap_mse(pred, batch["heatmaps"], weight)
     return mse, {"loss_heatmap_mse": mse}
 
   # ---------------------------------------------------------------- evaluation
   def predict(self, model, batch):
     """(B, K, 3): x, y in the original image's pixels and the heatmap maximum."""
-    heatmaps = self._heatmaps(model, batch, deterministic=True)
-    if self.config.flip_test:
-      flipped = dict(batch)
-      key = cache_lib.FEATURES if cache_lib.FEATURES in batch else "images"
+    c = self.task.config
+    if c.flip_test and self.cached:
       # Features of a mirrored crop are not the mirrored features: flip the input.
-      if key == cache_lib.FEATURES:
-        raise ValueError("task.flip_test needs the crops; it cannot run on cached "
-                         "features (set task.flip_test = False with "
-                         "task.cache_features)")
-      flipped[key] = imaging.flip_images(batch[key])
-      back = imaging.flip_heatmaps(self._heatmaps(model, flipped, deterministic=True),
-                                   self.flip_permutation)
-      heatmaps = 0.5 * (heatmaps + back)
-    keypoints, scores = topdown.decode_heatmaps(
-        heatmaps, batch["center"], batch["scale"], udp=True,
-        dark_kernel=self.config.dark_kernel or None)
-    out = jnp.concatenate([keypoints, scores[..., None]], axis=-1)
-    if self.config.model_keypoints == "coco":
-      out = coco_to_posetrack(out)
+      raise ValueError("task.flip_test needs the crops; it cannot run on cached "
+                       "features (set task.flip_test = False with "
+                       "task.cache_features)")
+    key = cache_lib.FEATURES if self.cached else "images"
+    heatmaps_of = lambda x: self._heatmaps(model, dict(batch, **{key: x}),
+                                           deterministic=True)
+    out = topdown_2d.keypoints(
+        self.codec, heatmaps_of, batch[key], batch["center"], batch["scale"],
+        flip_permutation=self.task.flip_permutation if c.flip_test else None)
+    if c.model_keypoints == "coco":
+      out = skeletons.coco_to_posetrack(out)
     return out
 
-  def make_evaluator(self, source: Any = None) -> evaluation.Evaluator:
-    if self.config.protocol == "sub_jhmdb":
+  def make_evaluator(self, split: Split | None = None) -> evaluation.Evaluator:
+    if self.task.config.protocol == "sub_jhmdb":
       return evaluation.SubJHMDBEvaluator()
-    truth = getattr(source, "ground_truth", None) or _annotations(source)
-    return evaluation.PoseTrackEvaluator(truth)
-
-  def format_results(self, results):
-    if self.config.protocol == "sub_jhmdb":
-      return evaluation.format_sub_jhmdb_table(results)
-    return evaluation.format_posetrack_table(results)
-
-
-#: the evaluator's per-example features, kept beside cached features
-_METADATA = {"posetrack": ("image_id",), "sub_jhmdb": ("keypoints", "bbox")}
-
-
-def _annotations(source: Any, *, strict: bool = True) -> str | None:
-  """The PoseTrack ground-truth folder of a built split (its dataset metadata)."""
-  info = getattr(source, "dataset_info", None)
-  folders = (info.metadata.get("annotations") if info is not None else None) or {}
-  split = str(getattr(source, "split", ""))
-  name = split.split("[")[0]
-  if name not in folders:
-    if not strict:
-      return None
-    raise ValueError(
-        f"the PoseTrack evaluation needs the ground-truth files of split {split!r}, "
-        "which the dataset's metadata does not name (annotations: "
-        f"{sorted(folders)}); evaluate a built posetrack* / synthetic_video_pose "
-        "split")
-  return folders[name]
+    if split is None or not split.ground_truth:
+      where = f"split {split.split!r} of {split.dataset}" if split else "no split"
+      raise ValueError(
+          f"the PoseTrack evaluation needs the ground-truth files of the split "
+          f"({where}), which the dataset's metadata does not name; evaluate a built "
+          "posetrack* / synthetic_video_pose split")
+    return evaluation.PoseTrackEvaluator(split.ground_truth)

@@ -14,16 +14,17 @@ from flax import nnx
 from sasmamba_jax import datasets
 from sasmamba_jax import evaluation
 from sasmamba_jax import models
+from sasmamba_jax import skeletons
 from sasmamba_jax import tasks
 from sasmamba_jax.checkpoints import pretrained
 from sasmamba_jax.datasets import pipeline
 from sasmamba_jax.models.video_pose import VideoPoseModel
+from sasmamba_jax.tasks import topdown_2d
 from sasmamba_jax.tasks.pose_2d_video import cache as cache_lib
-from sasmamba_jax.tasks.pose_2d_video import losses
-from sasmamba_jax.tasks.pose_2d_video import task as task_lib
 from sasmamba_jax.train import config as config_lib
 from sasmamba_jax.train import evaluator as evaluator_lib
 from sasmamba_jax.train import trainer
+from tests.tasks.oracle import HeatmapOracle
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def _config(data_dir, model="glsmamba_tiny", **task):
   c.model.name = model
   c.task.backbone.name = "vitpose_tiny"
   c.task.input_size = (48, 64)
-  c.task.dark_kernel = 3
+  c.task.codec.dark_kernel = 3
   for k, v in task.items():
     c.task[k] = v
   if model == "vitpose_tiny":
@@ -87,26 +88,10 @@ def test_heatmap_mse_is_the_weighted_mean_square():
   pred, target = rng.normal(size=(2, 4, 3, 5)), rng.normal(size=(2, 4, 3, 5))
   weight = np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1]], np.float32)
   expected = 0.5 * np.mean(((pred - target) * weight[:, None, None, :]) ** 2)
-  np.testing.assert_allclose(float(losses.heatmap_mse(pred, target, weight)),
+  np.testing.assert_allclose(float(topdown_2d.heatmap_mse(pred, target, weight)),
                              expected, rtol=1e-6)
-  np.testing.assert_allclose(float(losses.heatmap_mse(pred, target)),
+  np.testing.assert_allclose(float(topdown_2d.heatmap_mse(pred, target)),
                              0.5 * np.mean((pred - target) ** 2), rtol=1e-6)
-
-
-class _Oracle:
-  """A 'model' that returns the batch's target heatmaps (through any flip)."""
-
-  def __init__(self, task):
-    self.task, self.batch = task, None
-
-  def __call__(self, x, deterministic=None):
-    del deterministic
-    maps = jnp.asarray(self.batch["heatmaps"])
-    flipped = not np.array_equal(np.asarray(x), np.asarray(self.batch["images"][:, 0]))
-    if flipped:  # predict() mirrors the crops; give back the mirrored targets
-      from sasmamba_jax import imaging  # pylint: disable=g-import-not-at-top
-      maps = imaging.flip_heatmaps(maps, self.task.flip_permutation)
-    return maps
 
 
 @pytest.mark.parametrize("flip_test", [False, True])
@@ -114,36 +99,21 @@ def test_target_heatmaps_decode_to_the_ground_truth(tiny, flip_test):
   """Targets -> predict (decoding, crop -> image) -> PoseTrack mAP of 100."""
   c = _config(tiny, model="vitpose_tiny", flip_test=flip_test)
   task = tasks.create(config_lib.validate(c).task)
-  model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
-  (source,) = datasets.config.load_splits(c.dataset, ["val"])
-  evaluator = task.make_evaluator(source)
+  bound = task.bind(task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32"))
+  (split,) = datasets.config.load_splits(c.dataset, ["val"])
+  evaluator = bound.make_evaluator(split)
   assert isinstance(evaluator, evaluation.PoseTrackEvaluator)
-  oracle = _Oracle(task)
-  keys = tuple(task.batch_spec(model, 1)) + ("image_id",)
+  oracle = HeatmapOracle(task.flip_permutation)
+  keys = tuple(bound.batch_spec(1)) + ("image_id",)
   for batch in pipeline.make_eval_iterator(
-      source, batch_size=4, transforms=task.eval_transforms(source), keys=keys):
+      split.examples, batch_size=4, transforms=bound.eval_transforms(split), keys=keys):
     oracle.batch = batch
-    pred = np.asarray(task.predict(oracle, {k: jnp.asarray(batch[k]) for k in
-                                            task.batch_spec(model, 1)}))
+    pred = np.asarray(bound.predict(oracle, {k: jnp.asarray(batch[k]) for k in
+                                             bound.batch_spec(1)}))
     mask = batch["mask"]
     evaluator.update(pred[mask], {"image_id": batch["image_id"][mask]})
   result = evaluator.result()
   assert result["Total"] == pytest.approx(100.0), result
-
-
-def test_coco_to_posetrack_estimates_the_head_points_only():
-  coco = np.zeros((2, 17, 3))
-  coco[..., 2] = 0.9
-  coco[:, 0, :2] = (50, 40)                                # nose
-  coco[:, 1, :2], coco[:, 2, :2] = (48, 35), (52, 35)      # eyes: midpoint (50, 35)
-  coco[:, 5, :2], coco[:, 6, :2] = (40, 60), (60, 60)      # shoulders: (50, 60)
-  coco[:, 7:, :2] = np.arange(20).reshape(10, 2)
-  out = np.asarray(task_lib.coco_to_posetrack(coco))
-  np.testing.assert_allclose(out[:, 1, :2], [[50, 48]] * 2)   # 40 % nose -> neck
-  np.testing.assert_allclose(out[:, 2, :2], [[50, 22]] * 2)   # 2 x eyes - bottom
-  np.testing.assert_allclose(out[:, 1:3, 2], 0.9, rtol=1e-6)
-  keep = [0, *range(3, 17)]
-  np.testing.assert_allclose(out[:, keep], coco[:, keep], rtol=1e-6)
 
 
 def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
@@ -152,23 +122,24 @@ def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
   for layout in ("dataset", "coco"):
     c = _config(tiny, model="vitpose_tiny", flip_test=True, model_keypoints=layout)
     task = tasks_[layout] = tasks.create(config_lib.validate(c).task)
-    model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
-    (source,) = datasets.config.load_splits(c.dataset, ["val"])
-    keys = tuple(task.batch_spec(model, 1)) + ("image_id",)
+    bound = task.bind(task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32"))
+    (split,) = datasets.config.load_splits(c.dataset, ["val"])
+    keys = tuple(bound.batch_spec(1)) + ("image_id",)
     batch = next(iter(pipeline.make_eval_iterator(
-        source, batch_size=4, transforms=task.eval_transforms(source), keys=keys)))
-    oracle = _Oracle(task)
+        split.examples, batch_size=4, transforms=bound.eval_transforms(split),
+        keys=keys)))
+    oracle = HeatmapOracle(task.flip_permutation)
     oracle.batch = batch
-    preds[layout] = np.asarray(task.predict(oracle, {
-        k: jnp.asarray(batch[k]) for k in task.batch_spec(model, 1)}))
+    preds[layout] = np.asarray(bound.predict(oracle, {
+        k: jnp.asarray(batch[k]) for k in bound.batch_spec(1)}))
   coco_task = tasks_["coco"]
   assert tuple(coco_task.flip_permutation[:3]) == (0, 2, 1)   # the eyes swap
   assert tuple(tasks_["dataset"].flip_permutation[:3]) == (0, 1, 2)
   np.testing.assert_allclose(preds["coco"],
-                             np.asarray(task_lib.coco_to_posetrack(preds["dataset"])),
+                             np.asarray(skeletons.coco_to_posetrack(preds["dataset"])),
                              rtol=1e-5, atol=1e-4)
   with pytest.raises(ValueError, match="training needs the dataset's keypoints"):
-    coco_task.loss(None, {})
+    coco_task.bind(models.create("vitpose_tiny")).loss(None, {})
   # experiments.evaluate's path for a ViTPose that is not a run of ours.
   vit = models.create("vitpose_tiny", image_size=(64, 48), rngs=nnx.Rngs(3))
   pretrained.save_pretrained(vit, tmp_path / "coco_vitpose")
@@ -187,17 +158,19 @@ def test_a_coco_vitpose_is_scored_in_posetrack_slots(tiny, tmp_path):
 def test_a_one_frame_video_head_reads_the_centre_frame(tiny):
   """GLSMamba with T = 1 (the paper's per-frame ablation) on clips of T = 3."""
   c = _config(tiny, flip_test=False)
-  c.model.kwargs.num_frames = 1
+  c.model.num_frames = 1
   task = tasks.create(config_lib.validate(c).task)
   model = task.build_model(c.model, rngs=nnx.Rngs(0), dtype="float32")
-  (source,) = datasets.config.load_splits(c.dataset, ["val"])
-  (transform,) = task.eval_transforms(source)
-  example = transform.map(dict(source[0]))
-  clip = task._clip_transform(source, train=False, centre_only=False).map(
-      dict(source[0]))["images"]
+  bound = task.bind(model)
+  (split,) = datasets.config.load_splits(c.dataset, ["val"])
+  (transform,) = bound.eval_transforms(split)
+  example = transform.map(dict(split.examples[0]))
+  clip = topdown_2d.crop_transform(task.config, bound.codec, task.skeleton, split,
+                                   train=False, centre_only=False).map(
+                                       dict(split.examples[0]))["images"]
   assert example["images"].shape[0] == 1 and clip.shape[0] == 3
   np.testing.assert_array_equal(example["images"][0], clip[1])
-  spec = task.batch_spec(model, 2)
+  spec = bound.batch_spec(2)
   assert spec["images"].shape == (2, *example["images"].shape)
   heatmaps = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(example["images"][None]))
   assert heatmaps.shape == (1, *example["heatmaps"].shape)
@@ -281,8 +254,7 @@ def test_cached_training_best_checkpoint_predictions_and_resume(tiny, tmp_path):
   pred_dir = run / "eval" / "final_predictions"
   assert final["predictions"] == str(pred_dir) and sorted(pred_dir.glob("*.json"))
   (val,) = datasets.config.load_splits(c.dataset, ["val"])
-  rescored = evaluation.evaluate_posetrack(
-      val.dataset_info.metadata["annotations"]["val"], pred_dir)
+  rescored = evaluation.evaluate_posetrack(val.ground_truth, pred_dir)
   assert rescored["Total"] == pytest.approx(final["Total"])
   assert abs(final["Total"] - result["Total"]) < 5.0   # float16 cache vs crops
   cache_dir = run / "feature_cache"
@@ -311,7 +283,8 @@ def test_sub_jhmdb_protocol_scores_pck():
   task = tasks.create(cfg)
   assert (task.num_joints, task.primary_metric, task.higher_is_better) == (15, "Mean",
                                                                           True)
-  evaluator = task.make_evaluator(None)
+  vit = models.create_abstract("vitpose_tiny", num_keypoints=15)
+  evaluator = task.bind(vit).make_evaluator(None)
   assert isinstance(evaluator, evaluation.SubJHMDBEvaluator)
   keypoints = np.zeros((1, 15, 3), np.float32)
   keypoints[0, :, :2] = np.arange(30).reshape(15, 2)
@@ -324,4 +297,8 @@ def test_sub_jhmdb_protocol_scores_pck():
   assert "Mean" in table and "100.0" in table
   # PoseTrack needs the split's ground truth; a source without it is named.
   with pytest.raises(ValueError, match="ground-truth files"):
-    tasks.create(tasks.get("pose_2d_video").default_config()).make_evaluator(None)
+    tasks.create(tasks.get("pose_2d_video").default_config()).bind(
+        models.create_abstract("vitpose_tiny")).make_evaluator(None)
+  with pytest.raises(ValueError, match="predicts 17 heatmaps but the sub_jhmdb data "
+                                       "has 15 joints"):
+    task.bind(models.create_abstract("vitpose_tiny"))
