@@ -45,6 +45,15 @@ def _task(**changes):
   return tasks.create(cfg)
 
 
+def _bound(**changes):
+  """The task bound to a small per-frame model (not mirror-equivariant)."""
+  task = _task(**changes)
+  model = models.create("mlp_baseline", in_channels=task.in_channels, width=16,
+                        num_stages=1, dropout=0.0)
+  model.eval()
+  return task.bind(model), model
+
+
 MPI = dict(skeleton="mpi_inf_3dhp", protocol="mpi_inf_3dhp", constant_confidence=True)
 
 
@@ -54,11 +63,11 @@ def train(synthetic_tiny):
 
 
 def test_flip_augmentation_mirrors_2d_and_3d_together_half_the_time(train):
-  task = _task()  # The recipe: task.flip_augment = True.
+  bound, _ = _bound()  # The recipe: task.flip_augment = True.
   kwargs = dict(batch_size=8, seed=11)
   plain = list(itertools.islice(datasets.make_train_iterator(train, **kwargs), 50))
   augmented = list(itertools.islice(datasets.make_train_iterator(
-      train, transforms=task.train_transforms(train), **kwargs), 50))
+      train, transforms=bound.train_transforms(train), **kwargs), 50))
   flipped = []
   for p, a in zip(plain, augmented):
     np.testing.assert_array_equal(a["frame_index"], p["frame_index"])
@@ -71,7 +80,7 @@ def test_flip_augmentation_mirrors_2d_and_3d_together_half_the_time(train):
       flipped.append(mirrored[0])
   n = len(flipped)
   assert n == 400 and abs(np.mean(flipped) - 0.5) < 4 * np.sqrt(0.25 / n)
-  assert not _task(flip_augment=False).train_transforms(train)
+  assert not _bound(flip_augment=False)[0].train_transforms(train)
 
 
 @pytest.mark.parametrize("layout", ["h36m", "mpi_inf_3dhp"])
@@ -86,21 +95,18 @@ def test_flip_of_an_example_is_the_official_flip_data(layout):
 
 @pytest.mark.parametrize("changes", [{}, MPI], ids=["h36m", "mpi_inf_3dhp"])
 def test_flip_test_is_the_official_average(changes):
-  task = _task(**changes)
-  layout = task.skeleton.name
-  model = models.create("mlp_baseline", in_channels=task.in_channels, width=16,
-                        num_stages=1, dropout=0.0)
-  model.eval()
+  bound, model = _bound(**changes)
+  layout = bound.task.skeleton.name
   rng = np.random.default_rng(1)
   batch = {"input_2d": jnp.asarray(rng.normal(size=(2, 4, 17, 3)), jnp.float32)}
-  (x,) = task.model_inputs(batch)
+  (x,) = bound.model_inputs(batch)
   x = np.asarray(x)
   f = lambda v: np.asarray(model(jnp.asarray(v), deterministic=True))
   expected = (f(x) + official_flip(f(official_flip(x, layout)), layout)) / 2
-  np.testing.assert_allclose(task.predict(model, batch), expected, rtol=1e-5,
+  np.testing.assert_allclose(bound.predict(model, batch), expected, rtol=1e-5,
                              atol=1e-6)
   # The model is not mirror-equivariant, so the flip test changes its output ...
   assert not np.allclose(expected, f(x), atol=1e-3)
   # ... and task.flip_test = False returns the plain prediction.
-  np.testing.assert_allclose(_task(flip_test=False, **changes).predict(model, batch),
-                             f(x), rtol=1e-6)
+  plain = _task(flip_test=False, **changes).bind(model)
+  np.testing.assert_allclose(plain.predict(model, batch), f(x), rtol=1e-6)
