@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 from sasmamba_jax import benchmarking
+from sasmamba_jax.aot import compile as compile_lib
 from sasmamba_jax.aot import memory
 from sasmamba_jax.aot import targets as targets_lib
 
@@ -53,23 +54,30 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
                 log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
   """Rows of the table for one config: one per device and parameter sharding.
 
+  Every row has the compiled memory at the config's batch (split over the devices:
+  rounded up to a multiple of their count). The config's own sharding is searched
+  for the largest batch that fits; on several devices the other sharding
+  (``fsdp`` for a replicated config) is compiled at the config's batch only, for
+  what it saves per device (``largest_batch`` None), unless ``shardings`` names it.
+
   Args:
     config: the run config of ``spec``.
     spec: its name in the table ("configs/FILE.py[:arg]").
     devices: ``targets.TARGETS`` names.
-    shardings: parameter shardings to plan (default: the config's on one device;
-      replicated and fsdp on several).
+    shardings: parameter shardings to search (default: the config's).
     budget_bytes: memory per device (default: the device's).
     max_batch: search no global batch above this.
     log: progress lines.
   """
   rows = []
   single: dict[str, int] = {}   # platform -> one device's largest batch
+  searched = tuple(shardings or (config.mesh.param_sharding,))
   for name in devices:
     target = targets_lib.get(name)
-    modes = shardings or ((config.mesh.param_sharding,) if target.num_devices == 1
-                          else ("replicated", "fsdp"))
     n = target.num_devices
+    modes = list(searched)
+    if n > 1:
+      modes += [m for m in ("replicated", "fsdp") if m not in modes]
     batch = -(-config.batch_size // n) * n  # The config's, split over the devices.
     for mode in modes:
       if log:
@@ -77,13 +85,23 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
       start = time.perf_counter()
       c = config.copy_and_resolve_references()
       c.batch_size = batch
-      # n devices hold about n times one device's batch: start the search there.
-      hint = n * single[target.platform] if target.platform in single else None
-      p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
-                      max_batch=max_batch, first_guess=hint, log=log)
-      if n == 1:
-        single.setdefault(target.platform, p.largest_batch)
-      r = p.at_config
+      if mode in searched:
+        # n devices hold about n times one device's batch: start the search there.
+        hint = n * single[target.platform] if target.platform in single else None
+        p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
+                        max_batch=max_batch, first_guess=hint, log=log)
+        if n == 1:
+          single.setdefault(target.platform, p.largest_batch)
+        r, largest, at_largest = p.at_config, p.largest_batch, p.at_largest
+        budget, compiles, note = p.budget_bytes, p.compiles, p.note
+      else:
+        _, r = compile_lib.compile_train_step(c, target, param_sharding=mode)
+        largest = at_largest = None
+        budget = budget_bytes or target.memory_bytes
+        compiles, note = 1, memory.budget_note(target, budget)
+        if log:
+          log(f"  {name} batch {batch}: {r.peak_bytes / GB:.2f} GB per device "
+              f"(compiled in {r.compile_seconds:.0f} s)")
       rows.append({
           "config": spec, "model": r.model, "device": name,
           "device_description": target.description, "devices": n,
@@ -94,11 +112,10 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
                        + r.opt_state_bytes) / GB,
           "params_and_opt_gb": (r.params_bytes + r.opt_state_bytes) / GB,
           "frozen_gb": r.frozen_bytes / GB,
-          "budget_gb": p.budget_bytes / GB, "fits": p.fits,
-          "largest_batch": p.largest_batch,
-          "peak_gb_at_largest": (p.at_largest.peak_bytes / GB if p.at_largest
-                                 else None),
-          "gemm_fallback": r.gemm_fallback, "compiles": p.compiles, "note": p.note,
+          "budget_gb": budget / GB, "fits": r.peak_bytes <= budget,
+          "largest_batch": largest,
+          "peak_gb_at_largest": at_largest.peak_bytes / GB if at_largest else None,
+          "gemm_fallback": r.gemm_fallback, "compiles": compiles, "note": note,
           "refused_by_compiler": bool(r.out_of_memory),
           "seconds": round(time.perf_counter() - start, 1),
       })
@@ -111,7 +128,9 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
 def _verdict(row: dict[str, Any]) -> str:
   head = (f"  batch {row['batch']}: {row['peak_gb']:.2f} GB per device of "
           f"{row['budget_gb']:.0f} GB; ")
-  if row["fits"]:
+  if row["largest_batch"] is None:
+    text = head + ("fits" if row["fits"] else "does NOT fit")
+  elif row["fits"]:
     text = head + f"fits; the largest batch that fits is {row['largest_batch']}"
   elif row["largest_batch"]:
     text = head + (f"does NOT fit: use batch {row['largest_batch']} or less (or more "
@@ -122,17 +141,18 @@ def _verdict(row: dict[str, Any]) -> str:
 
 
 def _fsdp_savings(rows: list[dict[str, Any]]) -> None:
-  """Adds, to each FSDP row, the parameter + optimizer memory saved per device."""
+  """Adds, to each FSDP row, the state memory (parameters, frozen parameters,
+  optimizer state) it saves per device against the replicated row."""
   for row in rows:
     if row["param_sharding"] != "fsdp":
       continue
     for other in rows:
       if (other["param_sharding"] == "replicated" and other["device"] == row["device"]
           and other["config"] == row["config"]):
-        saved = other["params_and_opt_gb"] - row["params_and_opt_gb"]
+        saved = other["state_gb"] - row["state_gb"]
         row["fsdp_saves_gb"] = saved
-        row["fsdp_saves_fraction"] = (saved / other["params_and_opt_gb"]
-                                      if other["params_and_opt_gb"] else 0.0)
+        row["fsdp_saves_fraction"] = (saved / other["state_gb"]
+                                      if other["state_gb"] else 0.0)
 
 
 def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
@@ -170,15 +190,16 @@ def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
 def markdown(payload: dict[str, Any]) -> str:
   """The table as Markdown."""
   lines = ["| config | device | params | batch | GB per device | state GB "
-           "(params + opt) | fits | largest batch | FSDP saves per device |",
+           "per device | fits | largest batch | FSDP saves per device |",
            "|---|---|---|---|---|---|---|---|---|"]
   for r in payload["rows"]:
     saves = (f"{r['fsdp_saves_gb']:.3f} GB ({100 * r['fsdp_saves_fraction']:.0f} %)"
              if "fsdp_saves_gb" in r else "")
     lines.append(
         f"| `{r['config']}` | {r['device']} | {r['param_sharding']} | {r['batch']} | "
-        f"{r['peak_gb']:.2f} | {r['params_and_opt_gb']:.3f} | "
-        f"{'yes' if r['fits'] else '**no**'} | {r['largest_batch']} | {saves} |")
+        f"{r['peak_gb']:.2f} | {r['state_gb']:.3f} | "
+        f"{'yes' if r['fits'] else '**no**'} | "
+        f"{'-' if r['largest_batch'] is None else r['largest_batch']} | {saves} |")
   return "\n".join(lines)
 
 

@@ -77,8 +77,7 @@ def test_fsdp_shards_parameters_and_optimizer_over_eight_gpus(cuda):
   # Every large weight splits 8 ways; biases and norms of odd size stay whole.
   assert after < before / 4
   rows = [{"config": "c", "device": "h100x8", "param_sharding": m,
-           "params_and_opt_gb": b / 1e9} for m, b in (("replicated", before),
-                                                     ("fsdp", after))]
+           "state_gb": b / 1e9} for m, b in (("replicated", before), ("fsdp", after))]
   plan_table._fsdp_savings(rows)
   assert rows[1]["fsdp_saves_fraction"] == pytest.approx(1 - after / before)
 
@@ -99,10 +98,15 @@ def test_plan_memory_command(cuda, tmp_path, capsys):
       "  c.batch_size = 8\n"
       "  return c\n")
   with flagsaver.flagsaver():
-    flags.FLAGS(["plan_memory", f"--config={config_file}", "--device=h100",
+    flags.FLAGS(["plan_memory", f"--config={config_file}", "--device=h100,h100x8",
                  "--max_batch=16"])
     plan_memory.main(["plan_memory"])
   out = capsys.readouterr().out
   assert f"{config_file} on h100 (replicated):" in out
-  assert "fits; the largest batch that fits is" in out
+  assert "fits; the largest batch that fits is 16" in out
   assert "| `" + str(config_file) + "` | h100 | replicated | 8 |" in out
+  # Eight GPUs: the config's sharding searched, FSDP compiled for its saving.
+  assert "| `" + str(config_file) + "` | h100x8 | replicated | 8 |" in out
+  fsdp = [line for line in out.splitlines() if "| h100x8 | fsdp | 8 |" in line]
+  assert len(fsdp) == 1 and fsdp[0].split("|")[-3].strip() == "-"
+  assert "%)" in fsdp[0]     # What FSDP saves per device.

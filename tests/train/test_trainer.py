@@ -107,7 +107,7 @@ def test_epochs_keep_the_last_partial_batch_and_logs_show_the_applied_rate(
              num_epochs=2, max_steps=0, eval_every_steps=0,
              **{"optimizer.lr_decay_per_epoch": 0.5})
   trainer = train.Trainer(cfg, tmp_path)
-  assert (len(trainer.train_source), trainer.steps_per_epoch,
+  assert (len(trainer.train_split), trainer.steps_per_epoch,
           trainer.total_steps) == (288, 3, 6)
   trainer.run()
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text()
