@@ -13,7 +13,7 @@ from sasmamba_jax.benchmarking import gpu_check
 @pytest.mark.slow
 def test_smoke_run_covers_every_part(tmp_path):
   lines = []
-  payload = gpu_check.run(smoke=True, repeats=1, train_models=("glsmamba_b",),
+  payload = gpu_check.run(smoke=True, repeats=1, train_models=("sasmamba",),
                           log=lines.append)
   assert payload["failures"] == [] and payload["smoke"]
   parts = payload["parts"]
@@ -25,7 +25,7 @@ def test_smoke_run_covers_every_part(tmp_path):
   assert {"sequential", "pallas_interpret"} <= impls
   train = parts["train"]["result"]
   assert [(r["model"], r["impl"]) for r in train] == [
-      ("glsmamba_tiny", "auto"), ("glsmamba_tiny", "pallas_interpret")]
+      ("sasmamba", "auto"), ("sasmamba", "pallas_interpret")]
   assert all(r["ms_per_step"] > 0 for r in train)
   tune = parts["tune"]["result"]
   assert tune["best"] and len(tune["rows"]) >= 2
