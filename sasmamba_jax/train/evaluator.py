@@ -260,6 +260,21 @@ def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.
   return predictor, int(meta["step"])
 
 
+def config_needed(checkpoint: str | pathlib.Path) -> str:
+  """Why evaluating ``checkpoint`` needs a config file, and which one to give."""
+  source = sources.resolve(checkpoint)
+  if isinstance(source, sources.ModelDirectory):
+    return (f"{checkpoint} is an exported model: it holds the model, not the dataset "
+            "settings (data, task, evaluation protocol); --config supplies them: "
+            "pass --config=configs/FILE.py, e.g. the config it was trained with")
+  if isinstance(source, sources.RunDirectory):
+    return (f"{checkpoint} is a run directory without its config.json: pass "
+            "--config=configs/FILE.py (the config it was trained with)")
+  return (f"{checkpoint} is an official checkpoint: it holds only weights; --config "
+          "supplies the dataset settings (data, task, evaluation protocol): pass "
+          "--config=configs/FILE.py, e.g. configs/h36m_sasmamba.py")
+
+
 def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,
                         output: str | pathlib.Path | None = None, *,
                         latest: bool = False, progress: bool = True) -> dict[str, Any]:
