@@ -141,8 +141,9 @@ def _frames_from_ids(ids: list[Any], people: list[Person], fmt: str, layout: str
   return Detections(fmt, layout, frames, names)
 
 
-def _box_from_keypoints(k: np.ndarray) -> np.ndarray | None:
-  valid = k[:, 2] > 0
+def box_from_keypoints(k: np.ndarray) -> np.ndarray | None:
+  """(x, y, w, h) around a person's scored joints (None if none is scored)."""
+  valid = (k[:, 2] > 0) & np.isfinite(k[:, :2]).all(-1)
   if not valid.any():
     return None
   lo, hi = k[valid, :2].min(0), k[valid, :2].max(0)
@@ -169,7 +170,7 @@ def _read_results_list(data: list[Any], path: pathlib.Path, fmt: str,
     box = None if box is None else np.asarray(box, dtype=np.float64).reshape(-1)[:4]
     people.append(Person(k, float(item.get("score", 1.0)),
                          None if track is None else str(track),
-                         box if box is not None else _box_from_keypoints(k)))
+                         box if box is not None else box_from_keypoints(k)))
     ids.append(item["image_id"])
   allowed = (17, 26, 136) if fmt == "alphapose" else (17, 26, 133, 136)
   lay = _layout(count, path, layout, allowed)
@@ -189,7 +190,7 @@ def _openpose_people(data: Any, path: pathlib.Path) -> list[Person]:
     pid = pid[0] if isinstance(pid, list) and pid else pid
     valid = k[:, 2] > 0
     out.append(Person(k, float(k[valid, 2].mean()) if valid.any() else 0.0,
-                      None if pid in (-1, None) else str(pid), _box_from_keypoints(k)))
+                      None if pid in (-1, None) else str(pid), box_from_keypoints(k)))
   return out
 
 
@@ -233,7 +234,7 @@ def _mmpose_instance(inst: Any, path: pathlib.Path, where: str) -> Person:
   score = float(np.asarray(score).reshape(-1)[0])
   track = inst.get("track_id")
   return Person(k, score, None if track is None else str(track),
-                box if box is not None else _box_from_keypoints(k))
+                box if box is not None else box_from_keypoints(k))
 
 
 def _read_mmpose(data: Any, path: pathlib.Path, layout: str | None) -> Detections:
@@ -306,7 +307,7 @@ def _read_array(path: pathlib.Path, layout: str | None) -> Detections:
   allowed = (17, 18, 25, 26, 133, 136)
   lay = _layout(joints, path, layout, allowed)
   frames = [[Person(arr[p, f], float(np.nanmean(arr[p, f, :, 2])), str(p),
-                    _box_from_keypoints(np.nan_to_num(arr[p, f])))
+                    box_from_keypoints(np.nan_to_num(arr[p, f])))
              for p in range(persons) if (arr[p, f, :, 2] > 0).any()]
             for f in range(num_frames)]
   size = meta.get("image_size")
@@ -326,8 +327,11 @@ def _load_json(path: pathlib.Path) -> Any:
   try:
     return json.loads(text)
   except json.JSONDecodeError as e:
-    raise KeypointFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})"
-                            ) from None
+    raise KeypointFileError(f"{path}: not valid JSON ({e}); export the keypoints "
+                            "again") from None
+  except RecursionError:
+    raise KeypointFileError(f"{path}: not a keypoint file (its JSON is nested too "
+                            "deeply to read)") from None
 
 
 def detect_format(path: str | pathlib.Path) -> str:

@@ -94,8 +94,11 @@ def read_boxes(path: str | pathlib.Path, frames: Frames, *,
   path = pathlib.Path(path)
   try:
     data = json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError) as e:
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise KeypointFileError(f"--boxes={path}: cannot read it as JSON ({e})") from None
+  except RecursionError:
+    raise KeypointFileError(f"--boxes={path}: not detection results (its JSON is "
+                            "nested too deeply to read)") from None
   if not isinstance(data, list):
     raise KeypointFileError(f"--boxes={path}: expected a COCO detection results "
                             "list [{image_id, category_id, bbox, score}]")

@@ -114,6 +114,10 @@ def test_arrays(tmp_path):
 @pytest.mark.parametrize("name,content,message", [
     ("empty.json", "", "the file is empty"),
     ("bad.json", "{not json", "not valid JSON"),
+    ("cut.json", '[{"image_id": "1', r"cut.json: not valid JSON \(Unterminated string "
+     r"starting at: line 1 column 15 \(char 14\)\); export the keypoints again"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000,
+     r"deep.json: not a keypoint file \(its JSON is nested too deeply to read\)"),
     ("none.json", "[]", "no detections"),
     ("what.json", '{"a": 1}', "not a known keypoint format"),
     ("x.csv", "1,2", "unknown input type '.csv'"),
