@@ -281,6 +281,12 @@ def _first(value: Any) -> Any:
   return value[0] if isinstance(value, list) else value
 
 
+def _json_problem(error: BaseException) -> str:
+  if isinstance(error, RecursionError):
+    return "its JSON is nested too deeply to read"
+  return str(error)
+
+
 def load_video(path: PathLike) -> Video:
   """Reads one PoseTrack18 or PoseTrack17 annotation / prediction file.
 
@@ -290,8 +296,8 @@ def load_video(path: PathLike) -> Video:
   path = pathlib.Path(path)
   try:
     data = json.loads(path.read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise ValueError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise ValueError(f"{path}: not a readable JSON file ({_json_problem(e)})") from None
   what = str(path)
   try:
     if isinstance(data, Mapping) and "annolist" in data:

@@ -65,7 +65,7 @@ class MetricsWriter:
       try:
         if int(json.loads(line)["step"]) <= step:
           kept.append(line)
-      except (ValueError, KeyError, TypeError):
+      except (ValueError, KeyError, TypeError, RecursionError):
         continue  # A torn last line of a killed run.
     tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

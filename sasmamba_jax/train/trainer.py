@@ -319,7 +319,7 @@ class Trainer:
       return
     try:
       saved = json.loads(path.read_text())
-    except ValueError:
+    except (ValueError, RecursionError):
       return  # Unreadable: the restored checkpoint still has to fit the model.
     safe, unsafe = config_lib.resume_changes(saved, self.config)
     if unsafe:
