@@ -88,10 +88,27 @@ def prepare(name_or_builder: str | tfds.core.DatasetBuilder, *,
     builder = get_builder(name_or_builder, data_dir=data_dir)
   else:
     builder = name_or_builder
+  if builder.is_prepared():
+    return builder
+  name = f"{builder.name}/{builder.builder_config.name}"
+  about = builder.builder_config.description
+  print(f"building {name}" + (f" ({about.rstrip('.')})" if about else "")
+        + f" in {builder.data_dir} ...", flush=True)
+  # TFDS's own two lines speak of a download of "Unknown size": these builders read
+  # local files or generate their data, and the lines above and below say what.
+  builder._log_download_bytes = lambda: None  # pylint: disable=protected-access
+  builder._log_download_done = lambda: None  # pylint: disable=protected-access
   config = tfds.download.DownloadConfig(
       manual_dir=None if manual_dir is None else str(manual_dir))
   builder.download_and_prepare(download_config=config, file_format="array_record")
+  print(f"{name} built in {builder.data_dir} ({split_sizes(builder)})", flush=True)
   return builder
+
+
+def split_sizes(builder: tfds.core.DatasetBuilder) -> str:
+  """"train: N examples, test: M examples" of a built dataset."""
+  return ", ".join(f"{name}: {split.num_examples} examples"
+                   for name, split in builder.info.splits.items())
 
 
 def load(name_or_builder: str | tfds.core.DatasetBuilder, split: str, *,

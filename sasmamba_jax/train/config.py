@@ -65,7 +65,7 @@ def base_config(task: str, model: str | None = None) -> ml_collections.ConfigDic
                                         # or a crash loses at most this much
   c.keep_checkpoints = 3
   c.early_stop_patience = 40            # evaluations without a better metric; 0 = off
-  c.progress_bar = True
+  c.progress_bar = True                # without a terminal: a line every log_every_steps
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1                      # devices on the data axis; -1 = all

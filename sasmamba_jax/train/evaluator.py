@@ -148,9 +148,11 @@ def evaluate(predictor: Predictor, split: Split | Sequence[Mapping[str, Any]], *
   bar = None
   if progress and jax.process_index() == 0:
     from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    # disable=None: no bar without a terminal (it would fill a log file).
     bar = tqdm(total=pipeline.num_eval_batches(len(source), batch_size,
                                                jax.process_count()),
-               unit="batch", desc="evaluating", file=sys.stderr, leave=False)
+               unit="batch", desc="evaluating", file=sys.stderr, leave=False,
+               disable=None)
   seen = 0
   while True:
     try:

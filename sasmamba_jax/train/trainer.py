@@ -352,7 +352,8 @@ class Trainer:
     lock = workdir_lock.WorkdirLock(self.workdir) if self.is_main else None
     if lock is not None:
       lock.acquire()
-    progress = observability.Progress(self.total_steps, 0, c.progress_bar)
+    progress = observability.Progress(self.total_steps, 0, c.progress_bar,
+                                      every=c.log_every_steps)
     ckpt = writer = None
     try:
       if lock is not None and lock.note:
