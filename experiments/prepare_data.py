@@ -31,7 +31,8 @@ def main(argv):
     return
   if not _DATASET.value:
     raise ValueError("--dataset is required (see --list)")
-  built = datasets.get_builder(_DATASET.value, data_dir=_DATA_DIR.value).is_prepared()
+  built = datasets.is_built(datasets.get_builder(_DATASET.value,
+                                                data_dir=_DATA_DIR.value))
   builder = datasets.prepare(_DATASET.value, data_dir=_DATA_DIR.value,
                              manual_dir=_MANUAL_DIR.value)
   if built:  # Else prepare said what it built.

@@ -65,6 +65,10 @@ def test_prepare_data_cli(tmp_path, h36m_manual):
   assert "train: 288 examples, test: 72 examples" in built.stdout
   assert "Downloading" not in built.stdout + built.stderr
   assert "Unknown size" not in built.stdout + built.stderr
+  # Nor TFDS's progress bars (no terminal here) or its warning about a dataset
+  # that is not built yet.
+  assert "\r" not in built.stdout + built.stderr
+  assert "Variant folder" not in built.stderr
   assert len(datasets.load("synthetic_motion/tiny", "test",
                            data_dir=tmp_path / "tfds")) == 72
   empty = tmp_path / "empty"
