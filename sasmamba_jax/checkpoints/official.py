@@ -21,6 +21,8 @@ import dataclasses
 import math
 import pathlib
 import re
+import zipfile
+import zlib
 from typing import Any, Iterable, Mapping
 
 import jax.numpy as jnp
@@ -164,8 +166,10 @@ def read_state_dict(source: PathLike | Mapping[str, Any]) -> dict[str, np.ndarra
       try:
         with np.load(path, allow_pickle=False) as f:
           obj = {k: f[k] for k in f.files}
-      except (ValueError, OSError, EOFError) as e:  # Pickled or corrupt members.
-        raise CheckpointError(f"{path}: unreadable .npz ({e})") from e
+      except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # Pickled, truncated or corrupt members.
+        raise CheckpointError(f"{path}: unreadable .npz ({e}); download or convert "
+                              "it again") from None
     else:
       obj = read_torch_file(path)
   elif isinstance(source, Mapping):

@@ -442,11 +442,17 @@ def _read_config(directory: pathlib.Path) -> tuple[dict[str, Any], str]:
   try:
     text = path.read_text()
     meta = json.loads(text)
-  except (ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting.
-    raise PretrainedError(f"{path} is not valid JSON ({e}); export the model "
+  except (ValueError, RecursionError) as e:
+    problem = ("nested too deeply to read" if isinstance(e, RecursionError) else e)
+    raise PretrainedError(f"{path} is not valid JSON ({problem}); export the model "
                           "again") from None
   if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     raise PretrainedError(f"{path} is not a {FORMAT} config")
+  model = meta.get("model")
+  if not (isinstance(model, dict) and isinstance(model.get("config"), dict)
+          and isinstance(model.get("name"), str)):
+    raise PretrainedError(f"{path}: its \"model\" entry (name, config_type, config) "
+                          "is missing or damaged; export the model again")
   version = meta.get("format_version")
   unknown = sorted(set(meta) - _TOP_KEYS)
   if not isinstance(version, int) or version > FORMAT_VERSION or unknown:
@@ -523,12 +529,35 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
   ``impl``, ``frozen``, ...).
   """
   directory = pathlib.Path(directory)
-  if not (directory / WEIGHTS_FILE).exists():
-    raise PretrainedError(f"{directory / WEIGHTS_FILE} is missing; export the model "
-                          "again")
+  weights_path = directory / WEIGHTS_FILE
+  if not weights_path.is_file():
+    raise PretrainedError(f"{weights_path} is missing; export the model again")
   from safetensors import SafetensorError  # pylint: disable=g-import-not-at-top
+  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
   from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
   meta, text = _read_config(directory)
+  # The weights' header first (no tensor read): a config.json that is not the one
+  # saved with them never gets to build a model (it could describe any size).
+  try:
+    with safe_open(str(weights_path), framework="numpy") as f:
+      file_meta = f.metadata() or {}
+      values = sum(int(np.prod(f.get_slice(k).get_shape(), dtype=np.int64))
+                   for k in f.keys())
+  except (SafetensorError, OSError, ValueError) as e:
+    raise PretrainedError(f"{weights_path} is damaged or not a safetensors file "
+                          f"({e}); export the model again") from None
+  if file_meta.get("config_sha256") not in (None,
+                                            hashlib.sha256(text.encode()).hexdigest()):
+    raise PretrainedError(f"{weights_path} was saved with another config.json than "
+                          f"the one beside it; export the model again")
+  # Weights not tied to their config.json (written by other tools): at least the
+  # model it describes must fit in them.
+  parameters = meta["model"].get("parameters")
+  if ("config_sha256" not in file_meta and isinstance(parameters, int)
+      and parameters > values):
+    raise PretrainedError(f"{directory / CONFIG_FILE} describes a model of "
+                          f"{parameters:,} parameters but {weights_path} holds "
+                          f"{values:,} values; export the model again")
   config = _model_config(meta, directory / CONFIG_FILE, overrides)
   try:
     if isinstance(config, models.ViTPoseConfig):  # Fast: no initial weights drawn.
@@ -539,19 +568,11 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
     raise PretrainedError(f"{directory / CONFIG_FILE}: cannot build "
                           f"{config.name or type(config).__name__} from its config "
                           f"({e})") from None
-  weights_path = directory / WEIGHTS_FILE
   try:
     weights = load_file(str(weights_path))
-    from safetensors import safe_open  # pylint: disable=g-import-not-at-top
-    with safe_open(str(weights_path), framework="numpy") as f:
-      file_meta = f.metadata() or {}
   except (SafetensorError, OSError, ValueError) as e:
     raise PretrainedError(f"{weights_path} is damaged or not a safetensors file "
                           f"({e}); export the model again") from None
-  if file_meta.get("config_sha256") not in (None,
-                                            hashlib.sha256(text.encode()).hexdigest()):
-    raise PretrainedError(f"{weights_path} was saved with another config.json than "
-                          f"the one beside it; export the model again")
   expected = _weights(model)
   missing = sorted(set(expected) - set(weights))
   extra = sorted(set(weights) - set(expected))

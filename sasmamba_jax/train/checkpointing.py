@@ -96,8 +96,19 @@ def _short(e: Exception, limit: int = 300) -> str:
 
 
 def _tidy_loop(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
-  """``loop``, dropping what other threads hand it once it is closed."""
-  threadsafe = loop.call_soon_threadsafe
+  """``loop``, which lets its pending tasks end before it closes and drops what
+  other threads hand it once closed."""
+  close, threadsafe = loop.close, loop.call_soon_threadsafe
+
+  def finish_then_close():
+    if not loop.is_closed() and not loop.is_running():
+      pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+      if pending:  # Reads still in flight after another failed: let them end.
+        loop.run_until_complete(asyncio.wait(pending, timeout=60))
+        for task in pending:
+          if task.done() and not task.cancelled():
+            task.exception()  # Retrieved: not reported as "never retrieved".
+    close()
 
   def call_soon_threadsafe(callback, *args, **kwargs):
     try:
@@ -107,7 +118,7 @@ def _tidy_loop(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
         return None
       raise
 
-  loop.call_soon_threadsafe = call_soon_threadsafe
+  loop.close, loop.call_soon_threadsafe = finish_then_close, call_soon_threadsafe
   return loop
 
 
@@ -118,8 +129,9 @@ def _tidy_event_loops() -> Iterator[None]:
   Orbax runs a restore on a fresh event loop and closes it as soon as one read
   fails, while TensorStore still completes the other reads: their completions
   then reach the closed loop and TensorStore's threads print "RuntimeError: Event
-  loop is closed" tracebacks after the error was reported. The loops made here
-  drop those late completions (the restore has failed; nothing waits for them).
+  loop is closed" tracebacks after the error was reported, and the reads left
+  waiting print "Exception ignored" when collected. The loops made here let their
+  pending reads end before closing and drop completions that come later still.
   """
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # The policy API, 3.14+.
@@ -271,7 +283,7 @@ class Checkpointer:
           abstract_state, where, partial=False,
           settings_fix="If the run's model or optimizer settings changed, start in "
                        "a new --workdir") from e
-    meta = dict(restored.meta)
+    meta = _meta(restored.meta, where)
     verify(restored.state, meta, where)
     meta.pop("checksums", None)
     return restored.state, meta
@@ -377,8 +389,8 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
             f"{where} has no arrays for {len(missing)} of the model's variables (e.g. "
             f"{', '.join(missing[:3])}): it was trained with another model or config; "
             "evaluate it with the config it was trained with (a run's config.json)")
-      meta = dict(restored.meta)
       try:
+        meta = _meta(restored.meta, where)
         verify(restored.state, meta, where)
       except DamagedCheckpointError as e:
         raise DamagedCheckpointError(str(e) + _damaged_fix(directory.name)) from None
@@ -389,6 +401,14 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
   raise CheckpointRestoreError(
       f"no checkpoint in {workdir}: expected a training run's workdir (with "
       "checkpoints/ or best/)")
+
+
+def _meta(meta: Any, where: str) -> dict[str, Any]:
+  """The run metadata of a restored checkpoint (a JSON object, else damaged)."""
+  if not isinstance(meta, dict) or not isinstance(meta.get("step", 0), int):
+    raise DamagedCheckpointError(f"{where} is damaged: its run metadata (meta/) is "
+                                 "not what the trainer writes")
+  return dict(meta)
 
 
 def _damaged_fix(kind: str) -> str:

@@ -183,3 +183,23 @@ def test_damaged_best_checkpoint_is_one_clear_error(tmp_path, monkeypatch):
   np.testing.assert_array_equal(variables["params"]["w5"], _many_arrays()["params"]["w5"])
   time.sleep(0.3)  # Reads still in flight would report now.
   assert not late, late[:3]
+
+
+def test_run_metadata_of_another_shape_is_damage(tmp_path):
+  ckpt = checkpointing.Checkpointer(tmp_path, keep=3)
+  for step in (2, 4):
+    ckpt.save(step, _state(), _Iterator(), {"step": step}, best=True, wait=True)
+  ckpt.close()
+  for kind in ("checkpoints", "best"):
+    (meta_file,) = [p for p in (tmp_path / kind / "4" / "meta").rglob("*")
+                    if p.is_file() and b"checksums" in p.read_bytes()]
+    meta_file.write_text("[1, 2]")
+  with pytest.raises(checkpointing.DamagedCheckpointError,
+                     match=r"step 4 in .*best is damaged: its run metadata \(meta/\)"):
+    checkpointing.restore_variables(
+        tmp_path, checkpointing.abstract_like({"params": _state()["params"]}))
+  ckpt = checkpointing.Checkpointer(tmp_path, keep=3)
+  _, meta, notes = ckpt.restore_newest_intact(checkpointing.abstract_like(_state()),
+                                              _Iterator())
+  ckpt.close()
+  assert meta["step"] == 2 and "its run metadata (meta/)" in notes[0]
