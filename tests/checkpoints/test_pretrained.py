@@ -125,6 +125,14 @@ def test_config_and_weights_must_agree(saved, tmp_path):
   (mixed / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
   with pytest.raises(pretrained.PretrainedError, match="another config.json"):
     sasmamba_jax.load_pretrained(mixed)
+  # A config.json changed to describe a huge model never gets to build it (the
+  # weights' header is checked first; building it would exhaust the memory).
+  huge = _copy(directory, tmp_path / "huge")
+  meta = json.loads((huge / "config.json").read_text())
+  meta["model"]["config"]["dim"] = 10**9
+  (huge / "config.json").write_text(json.dumps(meta))
+  with pytest.raises(pretrained.PretrainedError, match="another config.json"):
+    sasmamba_jax.load_pretrained(huge)
   # Weights whose shapes disagree with config.json (written with its hash).
   import hashlib  # pylint: disable=g-import-not-at-top
   weights = load_file(str(directory / "model.safetensors"))
