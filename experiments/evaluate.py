@@ -48,9 +48,7 @@ def main(argv):
   if not checkpoint.exists():
     raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
   if _CONFIG.value is None:
-    raise cli.UsageError(f"{checkpoint} is not a run directory with a config.json: "
-                         "pass --config=configs/FILE.py (the config it was trained "
-                         "with)")
+    raise cli.UsageError(evaluator.config_needed(checkpoint))
   evaluator.evaluate_checkpoint(_CONFIG.value, checkpoint, _OUTPUT.value,
                                 latest=_LATEST.value)
 

@@ -31,11 +31,13 @@ def main(argv):
     return
   if not _DATASET.value:
     raise ValueError("--dataset is required (see --list)")
+  built = datasets.is_built(datasets.get_builder(_DATASET.value,
+                                                data_dir=_DATA_DIR.value))
   builder = datasets.prepare(_DATASET.value, data_dir=_DATA_DIR.value,
                              manual_dir=_MANUAL_DIR.value)
-  splits = ", ".join(f"{name}: {split.num_examples} examples"
-                     for name, split in builder.info.splits.items())
-  print(f"{_DATASET.value} ready in {builder.data_dir} ({splits})")
+  if built:  # Else prepare said what it built.
+    print(f"{_DATASET.value} is already built in {builder.data_dir} "
+          f"({datasets.split_sizes(builder)})")
 
 
 if __name__ == "__main__":

@@ -85,19 +85,22 @@ print(f"{lifter.model_name}: windows of {lifter.num_frames} frames every "
 # `category_id` 1, `keypoints` as `[x1, y1, score1, x2, ...]` in pixels in the
 # COCO-17 order, and `score`. We write one for a synthetic person walking in a
 # 1000 x 1002 video, and drop frames 30-34 as if the detector had missed them.
+# Everything this notebook writes goes to `runs/lifting/` (git ignores `runs/`).
 
 # %%
+OUT = pathlib.Path("runs/lifting")
+OUT.mkdir(parents=True, exist_ok=True)
 NUM_FRAMES = 60 if SMOKE else 250
 person = synthetic.sample_sequence("walking", NUM_FRAMES, seed=1)
 coco = skeletons.h36m_to_coco(person["keypoints_2d"])  # (F, 17, 3) COCO order
 missed = range(30, 35)
 detections = [{"image_id": f, "category_id": 1, "keypoints": coco[f].ravel().tolist(),
                "score": 0.95} for f in range(NUM_FRAMES) if f not in missed]
-pathlib.Path("detections.json").write_text(json.dumps(detections))
+(OUT / "detections.json").write_text(json.dumps(detections))
 print(f"{len(detections)} detections; image size {person['image_size']}")
 
 # %%
-det = inference.read_keypoints("detections.json")  # format and layout detected
+det = inference.read_keypoints(OUT / "detections.json")  # format, layout detected
 print(f"format {det.format}, layout {det.layout}, {len(det.frames)} frames, "
       f"{det.num_people} detections")
 
@@ -113,9 +116,9 @@ print(f"format {det.format}, layout {det.layout}, {len(det.frames)} frames, "
 options = inference.LiftOptions(
     image_size=tuple(int(v) for v in person["image_size"]),
     mm_per_pixel=float(person["mm_per_pixel"].mean()))
-output = inference.prepare_output("lifted", overwrite=True)
+output = inference.prepare_output(OUT / "lifted", overwrite=True)
 summary = inference.lift_detections(det, lifter, output, options,
-                                    input_name="detections.json", log=print)
+                                    input_name=str(OUT / "detections.json"), log=print)
 track = summary["tracks"][0]
 print(json.dumps(track, indent=1))
 
@@ -174,17 +177,17 @@ print(f"MPJPE against the synthetic ground truth: {float(error.mean()):.1f} mm")
 # the command line:
 #
 # ```bash
-# python -m experiments.lift --input=keypoints.npy --layout=coco \
-#     --checkpoint=runs/quickstart --output=lifted_npy --image_size=1000,1002
+# python -m experiments.lift --input=runs/lifting/keypoints.npy --layout=coco \
+#     --checkpoint=runs/quickstart --output=runs/lifting/lifted_npy --image_size=1000,1002
 # ```
 
 # %%
-np.save("keypoints.npy", coco)
-det_npy = inference.read_keypoints("keypoints.npy", layout="coco")
+np.save(OUT / "keypoints.npy", coco)
+det_npy = inference.read_keypoints(OUT / "keypoints.npy", layout="coco")
 summary_npy = inference.lift_detections(
-    det_npy, lifter, inference.prepare_output("lifted_npy", overwrite=True),
+    det_npy, lifter, inference.prepare_output(OUT / "lifted_npy", overwrite=True),
     inference.LiftOptions(image_size=options.image_size, render="none"), log=print)
-poses = np.load(pathlib.Path("lifted_npy") / summary_npy["tracks"][0]["files"][0])
+poses = np.load(OUT / "lifted_npy" / summary_npy["tracks"][0]["files"][0])
 print("poses_3d", poses["poses_3d"].shape)
 
 # %% [markdown]

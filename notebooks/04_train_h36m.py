@@ -76,10 +76,11 @@ COLAB = "google.colab" in sys.modules
 if COLAB and not SMOKE:
   from google.colab import drive  # pylint: disable=g-import-not-at-top
   drive.mount("/content/drive")
-ROOT = pathlib.Path("/content/drive/MyDrive/sasmamba" if COLAB else ".")
+# In a checkout everything stays under runs/ (git ignores it).
+ROOT = pathlib.Path("/content/drive/MyDrive/sasmamba" if COLAB else "runs")
 MANUAL_DIR = ROOT / "downloads"            # the files you bring
 DATA_DIR = ROOT / "tensorflow_datasets"   # the built datasets
-RUNS = ROOT / "runs"
+RUNS = ROOT / "runs" if COLAB else ROOT
 print(f"downloads: {MANUAL_DIR}\nbuilt data: {DATA_DIR}\nruns: {RUNS}")
 
 # %% [markdown]

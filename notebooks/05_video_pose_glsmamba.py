@@ -78,15 +78,7 @@ from sasmamba_jax.datasets import video_transforms
 # %%
 WORKDIR = pathlib.Path("runs/video_smoke" if SMOKE else "runs/video")
 comparison = video_quickstart.run(WORKDIR, smoke=SMOKE, progress=not SMOKE)
-rows = ["| model | " + " | ".join(comparison["glsmamba"]) + " |",
-        "|---|" + "---|" * len(comparison["glsmamba"])]
-for name in ("baseline", "glsmamba_1frame", "glsmamba"):
-  rows.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in
-                                           comparison[name].values()) + " |")
-display(Markdown("PoseTrack mAP on the synthetic validation videos\n\n" + "\n".join(rows)))
-print(f"GLSMamba - per-frame baseline: {comparison['gain_total_map']:+.1f} mAP, of "
-      f"which time (GLSMamba - GLSMamba on one frame): "
-      f"{comparison['gain_from_time']:+.1f}")
+display(Markdown(video_quickstart.report(comparison, smoke=SMOKE)))
 
 # %% [markdown]
 # ## Heatmaps and keypoints on a validation frame

@@ -141,6 +141,22 @@ def test_evaluate_with_a_wrong_config_is_one_short_line(finished_run):
   assert "does not exist" in line
 
 
+def test_evaluate_on_a_damaged_best_checkpoint_is_one_line(finished_run, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir, data_dir, _ = finished_run
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  for path in (run / "best").rglob("*"):
+    if path.is_file() and path.parent.name == "d":  # The arrays' data files.
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+  result = _run("experiments.evaluate", f"--checkpoint={run}",
+                f"--config.dataset.data_dir={data_dir}")
+  line = _one_error_line(result)
+  assert f"in {run / 'best'} is damaged" in line and "(--latest)" in line, line
+  # Nothing else: no tracebacks from the checkpoint library's threads.
+  assert [l for l in result.stderr.splitlines() if l.strip()] == [line]
+
+
 def test_config_json_of_a_run_validates():
   cfg = ml_collections.ConfigDict(json.loads(
       load_config("h36m_posemamba.py", "s").to_json_best_effort()))

@@ -56,6 +56,18 @@ def test_export_of_a_run_loads_and_evaluates_the_same(synthetic_tiny, tmp_path):
              f"--output={tmp_path / 'x'}")
   assert bad.returncode == 1 and "Traceback" not in bad.stderr
   assert "does not exist" in bad.stderr
+  # --output=RUN would have replaced the run's config.json: refused, nothing written.
+  run_files = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+  for output, message in ((tmp_path / "run", "holds a training run"),
+                          (tmp_path / "export", "already holds an exported model; "
+                                                "pass --overwrite")):
+    refused = _run("-m", "experiments.export", f"--checkpoint={tmp_path / 'run'}",
+                   f"--output={output}")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {output} {message}"), lines
+  assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*")
+          if p.is_file()} == run_files
 
 
 @pytest.mark.slow

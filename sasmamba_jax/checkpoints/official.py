@@ -21,6 +21,8 @@ import dataclasses
 import math
 import pathlib
 import re
+import zipfile
+import zlib
 from typing import Any, Iterable, Mapping
 
 import jax.numpy as jnp
@@ -164,8 +166,10 @@ def read_state_dict(source: PathLike | Mapping[str, Any]) -> dict[str, np.ndarra
       try:
         with np.load(path, allow_pickle=False) as f:
           obj = {k: f[k] for k in f.files}
-      except (ValueError, OSError, EOFError) as e:  # Pickled or corrupt members.
-        raise CheckpointError(f"{path}: unreadable .npz ({e})") from e
+      except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # Pickled, truncated or corrupt members.
+        raise CheckpointError(f"{path}: unreadable .npz ({e}); download or convert "
+                              "it again") from None
     else:
       obj = read_torch_file(path)
   elif isinstance(source, Mapping):
@@ -201,7 +205,8 @@ def _read_safetensors(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 def _shape(state: Mapping[str, Any], key: str) -> tuple[int, ...]:
   if key not in state:
-    raise CheckpointError(f"not a PoseMamba / SasMamba state dict: missing key {key!r}")
+    raise CheckpointError(f"not a PoseMamba, SasMamba or ViTPose state dict: missing "
+                          f"key {key!r}")
   return tuple(np.shape(state[key]))
 
 
@@ -314,6 +319,17 @@ def load_official(source: PathLike | Mapping[str, Any], *, strict: bool = True,
     CheckpointError: unreadable or unsafe file, unknown architecture, missing or
       unexpected keys, or a tensor of the wrong shape (each named).
   """
+  try:
+    return _load_official(source, strict=strict, seed=seed, **overrides)
+  except CheckpointError as e:
+    # Messages about the tensors name the file they came from.
+    if isinstance(source, (str, pathlib.Path)) and str(source) not in str(e):
+      raise type(e)(f"{source}: {e}") from None
+    raise
+
+
+def _load_official(source: PathLike | Mapping[str, Any], *, strict: bool, seed: int,
+                   **overrides: Any) -> MambaLifter | ViTPose:
   state = read_state_dict(source)
   if vitpose_weights.detect_format(state):
     return vitpose_weights.load(state, strict=strict, seed=seed, source=source,

@@ -2,8 +2,9 @@
 
 A model directory holds:
 - ``config.json``: the registry name and every constructor argument of the model, its
-  input and output contracts, the library version, and (when exported from a run)
-  the source checkpoint, step and evaluation results;
+  input and output contracts, the library version, the digest of the weights
+  (``model.weights_sha256``, below) and (when exported from a run) the source
+  checkpoint, step and evaluation results;
 - ``model.safetensors``: every variable (parameters, BatchNorm statistics) under flat
   ``a/b/c`` keys, float32, readable with numpy and ``safetensors`` alone (no pickle);
   its metadata holds the library version and the SHA-256 of config.json;
@@ -17,6 +18,19 @@ A model directory holds:
 
 ``sasmamba_jax.load`` (``sasmamba_jax/loading.py``) loads these, run directories
 of ours and official PyTorch checkpoints with one function.
+
+Integrity. ``weights_sha256`` is the SHA-256 of every tensor in key order (its key,
+dtype and shape, then its little-endian C-order bytes): loading recomputes it, and
+the config's SHA-256 in the weights' metadata ties the two files together, so a
+changed or damaged byte in either file is refused with the file named. Exports
+written before the digest existed load without this check (silently: nothing
+about them changed).
+
+Writing. ``save_pretrained`` builds the directory in a temporary sibling and renames
+it into place, so an interrupted export leaves the earlier one whole; it refuses a
+directory that holds anything but an earlier export (a run, other files), and
+replaces an earlier export only with ``overwrite=True``. Files get the modes of
+ordinary files (0666 and 0777 less the umask).
 """
 
 from __future__ import annotations
@@ -24,7 +38,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
+import shutil
+import tempfile
 from typing import Any, Mapping
 
 from flax import nnx
@@ -129,13 +146,6 @@ def model_config(model: nnx.Module) -> Any:
   return config
 
 
-def _description(m: dict[str, Any]) -> str:
-  if m["name"]:
-    return models.describe(m["name"])
-  arch = m.get("config_type", "model")
-  return f"An architecture that no registered model describes ({arch})"
-
-
 def _config_fields(config: Any) -> dict[str, Any]:
   return json.loads(json.dumps(dataclasses.asdict(config)))
 
@@ -210,16 +220,54 @@ def _contract_lines(meta: dict[str, Any]) -> list[str]:
       f"- output: {o['shape']} float32, root-relative; {o['units']}"]
 
 
+def _value(v: Any) -> str:
+  if isinstance(v, (list, tuple)):
+    return "(" + ", ".join(_value(x) for x in v) + ")" if v else "()"
+  if isinstance(v, dict):
+    return ", ".join(f"{k} {_value(x)}" for k, x in v.items()) if v else "{}"
+  return "none" if v is None else str(v)
+
+
+def _summary(m: dict[str, Any]) -> str:
+  """What the model is, from its own config (and how it differs from the registered
+  options it was built from)."""
+  name, fields = m["name"], m["config"]
+  if not name:
+    return (f"An architecture that no registered model describes "
+            f"({m['config_type']})")
+  registered = _config_fields(models.get_config(name))
+  changed = [f"{k} {_value(v)} (registered: {_value(registered[k])})"
+             for k, v in fields.items()
+             if k != "name" and k in registered and registered[k] != v]
+  if not changed:
+    return models.describe(name)
+  return (f"Built from the registered `{name}` options with " + ", ".join(changed))
+
+
+def _source_line(source: Mapping[str, Any]) -> str:
+  where = source.get("checkpoint", "?")
+  kind, step = source.get("kind"), source.get("step")
+  if kind and step is not None:
+    which = "best" if kind == "best" else "latest"
+    return f"Exported from the {which} checkpoint (step {step}) of `{where}`."
+  return f"Exported from `{where}`" + (f" (step {step})." if step is not None
+                                       else ".")
+
+
 def _card(meta: dict[str, Any]) -> str:
   m = meta["model"]
   metrics = meta.get("metrics") or {}
   shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+  rows = [f"| {k} | {_value(v)} |" for k, v in m["config"].items() if k != "name"]
   lines = [
       f"# {m['name'] or m['config_type']} (sasmamba_jax {meta['library_version']})",
       "",
-      f"{_description(m)}; {m['parameters']:,} parameters.", "",
+      f"{_summary(m)}; {m['parameters']:,} parameters.", "",
       "## Contract", "",
       *_contract_lines(meta), "",
+      "## Configuration", "",
+      f"`{m['config_type']}` fields (`config.json`, `model.config`):", "",
+      "| field | value |", "|---|---|", *rows, "",
       "## Results", "",
       ("\n".join(f"- {k}: {v:.4g}" for k, v in sorted(shown.items()))
        if shown else "- none recorded"), "",
@@ -236,29 +284,118 @@ def _card(meta: dict[str, Any]) -> str:
       "on every export; `config.json` + `model.safetensors` are the source of truth.",
       ""]
   if meta.get("source"):
-    lines[4:4] = [f"Exported from {meta['source']}.", ""]
+    lines[4:4] = [_source_line(meta["source"]), ""]
   return "\n".join(lines)
+
+
+def weights_digest(weights: Mapping[str, np.ndarray]) -> str:
+  """SHA-256 of ``weights`` in key order: each key, dtype, shape, then its bytes."""
+  h = hashlib.sha256()
+  for key in sorted(weights):
+    array = np.ascontiguousarray(weights[key])
+    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    h.update(f"{key}\0{array.dtype.str}\0{list(array.shape)}\0".encode())
+    h.update(array.tobytes())
+  return h.hexdigest()
+
+
+#: The files of a model directory; ``*.tmp`` of them are left by an interrupted
+#: export of versions that wrote in place.
+EXPORT_FILES = (CONFIG_FILE, WEIGHTS_FILE, FORWARD_FILE, CARD_FILE)
+
+
+def check_target(directory: str | pathlib.Path, *, overwrite: bool) -> bool:
+  """Whether ``directory`` may receive an export; True when it holds an earlier one.
+
+  Raises:
+    PretrainedError: it is a file, holds a training run or files of anything but
+      an earlier export, or holds an earlier export and ``overwrite`` is False.
+  """
+  directory = pathlib.Path(directory)
+  if not directory.exists():
+    return False
+  if not directory.is_dir():
+    raise PretrainedError(f"{directory} is a file; give a directory to export into")
+  names = sorted(p.name for p in directory.iterdir())
+  if not names:
+    return False
+  run = [n for n in ("checkpoints", "best", "config.json") if n in names]
+  if "checkpoints" in run or "best" in run:
+    raise PretrainedError(
+        f"{directory} holds a training run ({', '.join(run)}): exporting there would "
+        "replace its files; export into another folder, e.g. --output=exports/"
+        + (directory.name or "model"))
+  known = set(EXPORT_FILES) | {f + ".tmp" for f in EXPORT_FILES}
+  others = [n for n in names if n not in known]
+  if others or not is_model_directory(directory):
+    shown = others or names
+    raise PretrainedError(
+        f"{directory} holds files that are not an export of this library ("
+        + ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5
+                                  else "")
+        + "): nothing is written there; export into an empty or new folder")
+  if not overwrite:
+    raise PretrainedError(f"{directory} already holds an exported model; pass "
+                          "--overwrite (overwrite=True) to replace it, or choose "
+                          "another folder")
+  return True
+
+
+def _ordinary_modes(directory: pathlib.Path) -> None:
+  """0777 / 0666 less the umask (mkdtemp and safetensors create 0700 / 0600)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(directory, 0o777 & ~umask)
+  for path in directory.iterdir():
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _move_into_place(built: pathlib.Path, directory: pathlib.Path,
+                     replace: bool) -> None:
+  """Renames ``built`` to ``directory``; an earlier export there is swapped out
+  first and removed only once the new one is in place."""
+  if not replace:
+    if directory.is_dir():
+      directory.rmdir()  # Empty (checked); fails, keeping everything, if not.
+    built.rename(directory)
+    return
+  old = pathlib.Path(tempfile.mkdtemp(dir=directory.parent,
+                                      prefix=f".{directory.name}.old-"))
+  old.rmdir()
+  directory.rename(old)
+  try:
+    built.rename(directory)
+  except BaseException:
+    old.rename(directory)
+    raise
+  shutil.rmtree(old, ignore_errors=True)
 
 
 def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
                     metrics: Mapping[str, Any] | None = None,
-                    source: Mapping[str, Any] | None = None) -> pathlib.Path:
+                    source: Mapping[str, Any] | None = None,
+                    overwrite: bool = True) -> pathlib.Path:
   """Writes ``model`` as a model directory (see the module docstring).
 
   Args:
     model: a registered model (``models.create`` or ``load_official``).
-    directory: created if needed; files of an earlier export are replaced.
+    directory: a new or empty folder, or one holding an earlier export; built in
+      a temporary sibling and renamed into place.
     metrics: evaluation results to record (numbers; nested dicts are kept).
     source: where the weights come from (checkpoint path, step), recorded.
+    overwrite: replace an earlier export in ``directory`` (else it is refused).
 
   Returns:
     The directory.
+
+  Raises:
+    PretrainedError: ``directory`` holds a run or other files (never written to),
+      or an earlier export and ``overwrite`` is False.
   """
   from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-  directory = pathlib.Path(directory)
-  if directory.exists() and not directory.is_dir():
-    raise PretrainedError(f"{directory} is a file; give a directory to export into")
-  directory.mkdir(parents=True, exist_ok=True)
+  given = pathlib.Path(directory)
+  directory = pathlib.Path(os.path.realpath(given))  # Links: the folder they name.
+  replace = check_target(directory, overwrite=overwrite)
   config = model_config(model)
   weights = _weights(model)
   inputs, outputs = _contracts(config)
@@ -267,7 +404,8 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
       "library_version": __version__,
       "model": {"name": config.name, "config_type": type(config).__name__,
                 "config": _config_fields(config),
-                "parameters": models.count_parameters(model)},
+                "parameters": models.count_parameters(model),
+                "weights_sha256": weights_digest(weights)},
       "input": inputs, "output": outputs,
       "source": dict(source) if source else None,
       "metrics": json.loads(json.dumps(dict(metrics), default=float))
@@ -278,18 +416,21 @@ def save_pretrained(model: nnx.Module, directory: str | pathlib.Path, *,
     meta["input"]["exported_forward_frames"] = frames
   text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
   digest = hashlib.sha256(text.encode()).hexdigest()
-  # Everything is written to temporary names first, then moved in place.
-  files = {CONFIG_FILE: text.encode(), FORWARD_FILE: forward,
-           CARD_FILE: _card(meta).encode()}
-  tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
-  save_file(weights, str(tmp_weights), metadata={
-      "format": FORMAT, "library_version": __version__,
-      "config_sha256": digest})
-  for filename, data in files.items():
-    (directory / (filename + ".tmp")).write_bytes(data)
-  for filename in (WEIGHTS_FILE, *files):
-    (directory / (filename + ".tmp")).replace(directory / filename)
-  return directory
+  directory.parent.mkdir(parents=True, exist_ok=True)
+  built = pathlib.Path(tempfile.mkdtemp(dir=directory.parent,
+                                        prefix=f".{directory.name}.tmp-"))
+  try:
+    save_file(weights, str(built / WEIGHTS_FILE), metadata={
+        "format": FORMAT, "library_version": __version__, "config_sha256": digest})
+    (built / CONFIG_FILE).write_bytes(text.encode())
+    (built / FORWARD_FILE).write_bytes(forward)
+    (built / CARD_FILE).write_bytes(_card(meta).encode())
+    _ordinary_modes(built)
+    _move_into_place(built, directory, replace)
+  except BaseException:
+    shutil.rmtree(built, ignore_errors=True)
+    raise
+  return given
 
 
 def _read_config(directory: pathlib.Path) -> tuple[dict[str, Any], str]:
@@ -298,14 +439,20 @@ def _read_config(directory: pathlib.Path) -> tuple[dict[str, Any], str]:
     raise PretrainedError(f"{path} is missing: {directory} is not a model directory "
                           "of save_pretrained (export one with python -m "
                           "experiments.export)")
-  text = path.read_text()
   try:
+    text = path.read_text()
     meta = json.loads(text)
-  except ValueError as e:
-    raise PretrainedError(f"{path} is not valid JSON ({e}); export the model "
+  except (ValueError, RecursionError) as e:
+    problem = ("nested too deeply to read" if isinstance(e, RecursionError) else e)
+    raise PretrainedError(f"{path} is not valid JSON ({problem}); export the model "
                           "again") from None
   if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     raise PretrainedError(f"{path} is not a {FORMAT} config")
+  model = meta.get("model")
+  if not (isinstance(model, dict) and isinstance(model.get("config"), dict)
+          and isinstance(model.get("name"), str)):
+    raise PretrainedError(f"{path}: its \"model\" entry (name, config_type, config) "
+                          "is missing or damaged; export the model again")
   version = meta.get("format_version")
   unknown = sorted(set(meta) - _TOP_KEYS)
   if not isinstance(version, int) or version > FORMAT_VERSION or unknown:
@@ -318,6 +465,24 @@ def _read_config(directory: pathlib.Path) -> tuple[dict[str, Any], str]:
   return meta, text
 
 
+def missing_config(path: str | pathlib.Path) -> bool:
+  """Whether ``path`` holds an export's files (its weights or its forward) but no
+  config.json, the file that says how to build the model."""
+  path = pathlib.Path(path)
+  if not path.is_dir() or (path / CONFIG_FILE).exists():
+    return False
+  if (path / FORWARD_FILE).is_file():
+    return True
+  if not (path / WEIGHTS_FILE).is_file():
+    return False
+  try:
+    from safetensors import safe_open  # pylint: disable=g-import-not-at-top
+    with safe_open(str(path / WEIGHTS_FILE), framework="numpy") as f:
+      return (f.metadata() or {}).get("format") == FORMAT
+  except Exception:  # pylint: disable=broad-except  # Unreadable: not ours to say.
+    return False
+
+
 def is_model_directory(path: str | pathlib.Path) -> bool:
   """Whether ``path`` looks like a ``save_pretrained`` directory."""
   path = pathlib.Path(path)
@@ -325,7 +490,7 @@ def is_model_directory(path: str | pathlib.Path) -> bool:
     return False
   try:
     return json.loads((path / CONFIG_FILE).read_text()).get("format") == FORMAT
-  except (ValueError, AttributeError):
+  except (ValueError, AttributeError, RecursionError):
     # An unreadable config.json: a model directory if nothing says it is a run.
     return not ((path / "checkpoints").is_dir() or (path / "best").is_dir())
 
@@ -364,12 +529,35 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
   ``impl``, ``frozen``, ...).
   """
   directory = pathlib.Path(directory)
-  if not (directory / WEIGHTS_FILE).exists():
-    raise PretrainedError(f"{directory / WEIGHTS_FILE} is missing; export the model "
-                          "again")
+  weights_path = directory / WEIGHTS_FILE
+  if not weights_path.is_file():
+    raise PretrainedError(f"{weights_path} is missing; export the model again")
   from safetensors import SafetensorError  # pylint: disable=g-import-not-at-top
+  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
   from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
   meta, text = _read_config(directory)
+  # The weights' header first (no tensor read): a config.json that is not the one
+  # saved with them never gets to build a model (it could describe any size).
+  try:
+    with safe_open(str(weights_path), framework="numpy") as f:
+      file_meta = f.metadata() or {}
+      values = sum(int(np.prod(f.get_slice(k).get_shape(), dtype=np.int64))
+                   for k in f.keys())
+  except (SafetensorError, OSError, ValueError) as e:
+    raise PretrainedError(f"{weights_path} is damaged or not a safetensors file "
+                          f"({e}); export the model again") from None
+  if file_meta.get("config_sha256") not in (None,
+                                            hashlib.sha256(text.encode()).hexdigest()):
+    raise PretrainedError(f"{weights_path} was saved with another config.json than "
+                          f"the one beside it; export the model again")
+  # Weights not tied to their config.json (written by other tools): at least the
+  # model it describes must fit in them.
+  parameters = meta["model"].get("parameters")
+  if ("config_sha256" not in file_meta and isinstance(parameters, int)
+      and parameters > values):
+    raise PretrainedError(f"{directory / CONFIG_FILE} describes a model of "
+                          f"{parameters:,} parameters but {weights_path} holds "
+                          f"{values:,} values; export the model again")
   config = _model_config(meta, directory / CONFIG_FILE, overrides)
   try:
     if isinstance(config, models.ViTPoseConfig):  # Fast: no initial weights drawn.
@@ -380,19 +568,11 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
     raise PretrainedError(f"{directory / CONFIG_FILE}: cannot build "
                           f"{config.name or type(config).__name__} from its config "
                           f"({e})") from None
-  weights_path = directory / WEIGHTS_FILE
   try:
     weights = load_file(str(weights_path))
-    from safetensors import safe_open  # pylint: disable=g-import-not-at-top
-    with safe_open(str(weights_path), framework="numpy") as f:
-      file_meta = f.metadata() or {}
   except (SafetensorError, OSError, ValueError) as e:
     raise PretrainedError(f"{weights_path} is damaged or not a safetensors file "
                           f"({e}); export the model again") from None
-  if file_meta.get("config_sha256") not in (None,
-                                            hashlib.sha256(text.encode()).hexdigest()):
-    raise PretrainedError(f"{weights_path} was saved with another config.json than "
-                          f"the one beside it; export the model again")
   expected = _weights(model)
   missing = sorted(set(expected) - set(weights))
   extra = sorted(set(weights) - set(expected))
@@ -405,6 +585,12 @@ def load_model_directory(directory: str | pathlib.Path, seed: int = 0,
         [f"wrong shapes: {'; '.join(wrong[:5])}"] if wrong else [])
     raise PretrainedError(f"{weights_path} does not match {directory / CONFIG_FILE}: "
                           + "; ".join(parts) + "; export the model again")
+  recorded = meta["model"].get("weights_sha256")  # None: exported before digests.
+  if recorded is not None and recorded != weights_digest(weights):
+    raise PretrainedError(
+        f"{weights_path} is damaged or was changed after export: its tensors do "
+        f"not match the digest in {directory / CONFIG_FILE}; export the model "
+        "again (or copy or download the directory again)")
   current = _variables(model)
   typed = {k: jnp.asarray(v, dtype=expected[k].dtype) for k, v in weights.items()}
   nnx.update(model, _fill(current, typed))

@@ -61,6 +61,7 @@ def resolve(path: str | pathlib.Path) -> ModelSource:
 
   Raises:
     FileNotFoundError: nothing is at ``path``.
+    PretrainedError: ``path`` holds an export's files without its config.json.
   """
   path = pathlib.Path(path)
   if not path.exists():
@@ -69,6 +70,12 @@ def resolve(path: str | pathlib.Path) -> ModelSource:
     return RunDirectory(path)
   if pretrained.is_model_directory(path):
     return ModelDirectory(path)
+  if pretrained.missing_config(path):
+    raise pretrained.PretrainedError(
+        f"{path / pretrained.CONFIG_FILE} is missing: {path} holds an exported "
+        "model's files but not the config.json that says how to build it; put it "
+        "back (copy the whole directory) or export the model again (python -m "
+        "experiments.export)")
   return OfficialCheckpoint(path)
 
 

@@ -266,7 +266,7 @@ def hf_config_hints(source: Any) -> dict[str, Any]:
   try:
     meta = json.loads(config.read_text())
     backbone = meta.get("backbone_config") or {}
-  except (OSError, ValueError, AttributeError):
+  except (OSError, ValueError, AttributeError, RecursionError):
     return {}
   hints = {}
   heads = backbone.get("num_attention_heads")

@@ -32,8 +32,10 @@ from sasmamba_jax.datasets.pose_transforms import flip_example
 from sasmamba_jax.datasets.pose_transforms import skeleton_of
 from sasmamba_jax.datasets.registry import dataset_names
 from sasmamba_jax.datasets.registry import get_builder
+from sasmamba_jax.datasets.registry import is_built
 from sasmamba_jax.datasets.registry import load
 from sasmamba_jax.datasets.registry import prepare
+from sasmamba_jax.datasets.registry import split_sizes
 from sasmamba_jax.datasets.safe_io import DataFileError
 from sasmamba_jax.datasets.safe_io import MissingDataFileError
 from sasmamba_jax.datasets.safe_io import UnsafePickleError

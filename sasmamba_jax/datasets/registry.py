@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pathlib
-from typing import Sequence
+import sys
+from typing import Iterator, Sequence
 
 import tensorflow_datasets as tfds
 
@@ -65,6 +68,31 @@ def get_builder(name: str, *, data_dir: PathLike | None = None
              data_dir=None if data_dir is None else str(data_dir))
 
 
+def is_built(builder: tfds.core.DatasetBuilder) -> bool:
+  """``builder.is_prepared()``, without TFDS's warning about a dataset not built."""
+  with _quiet_about_unbuilt_variants():
+    return builder.is_prepared()
+
+
+class _UnbuiltVariantFilter(logging.Filter):
+  """TFDS warns "Variant folder ... has no dataset_info.json" for every dataset not
+  built yet, even when the folder does not exist: nothing is wrong then."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Variant folder %s has no ")
+
+
+@contextlib.contextmanager
+def _quiet_about_unbuilt_variants() -> Iterator[None]:
+  quiet = _UnbuiltVariantFilter()
+  logger = logging.getLogger("absl")
+  logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    logger.removeFilter(quiet)
+
+
 def prepare(name_or_builder: str | tfds.core.DatasetBuilder, *,
             data_dir: PathLike | None = None,
             manual_dir: PathLike | None = None) -> tfds.core.DatasetBuilder:
@@ -88,10 +116,46 @@ def prepare(name_or_builder: str | tfds.core.DatasetBuilder, *,
     builder = get_builder(name_or_builder, data_dir=data_dir)
   else:
     builder = name_or_builder
+  if is_built(builder):
+    return builder
+  name = f"{builder.name}/{builder.builder_config.name}"
+  about = builder.builder_config.description
+  print(f"building {name}" + (f" ({about.rstrip('.')})" if about else "")
+        + f" in {builder.data_dir} ...", flush=True)
+  # TFDS's own two lines speak of a download of "Unknown size": these builders read
+  # local files or generate their data, and the lines above and below say what.
+  builder._log_download_bytes = lambda: None  # pylint: disable=protected-access
+  builder._log_download_done = lambda: None  # pylint: disable=protected-access
   config = tfds.download.DownloadConfig(
       manual_dir=None if manual_dir is None else str(manual_dir))
-  builder.download_and_prepare(download_config=config, file_format="array_record")
+  # TFDS's progress bars only on a terminal: in a log file they are
+  # carriage-return noise.
+  bars = tfds.core.utils.tqdm_utils
+  shown = getattr(bars, "_active", True)
+  if shown and not _is_terminal(sys.stderr):
+    tfds.disable_progress_bar()
+  try:
+    with _quiet_about_unbuilt_variants():
+      builder.download_and_prepare(download_config=config,
+                                   file_format="array_record")
+  finally:
+    if shown:
+      tfds.enable_progress_bar()
+  print(f"{name} built in {builder.data_dir} ({split_sizes(builder)})", flush=True)
   return builder
+
+
+def _is_terminal(stream) -> bool:
+  try:
+    return bool(stream.isatty())
+  except (AttributeError, ValueError):
+    return False
+
+
+def split_sizes(builder: tfds.core.DatasetBuilder) -> str:
+  """"train: N examples, test: M examples" of a built dataset."""
+  return ", ".join(f"{name}: {split.num_examples} examples"
+                   for name, split in builder.info.splits.items())
 
 
 def load(name_or_builder: str | tfds.core.DatasetBuilder, split: str, *,
@@ -114,7 +178,7 @@ def load(name_or_builder: str | tfds.core.DatasetBuilder, split: str, *,
     builder = get_builder(name_or_builder, data_dir=data_dir)
   else:
     builder = name_or_builder
-  if not builder.is_prepared():
+  if not is_built(builder):
     name = f"{builder.name}/{builder.builder_config.name}"
     manual = " --manual_dir=FOLDER" if builder.name in NEEDS_MANUAL_DIR else ""
     raise FileNotFoundError(

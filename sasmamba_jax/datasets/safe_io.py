@@ -101,6 +101,14 @@ def loads_restricted(data: bytes, what: str = "pickle") -> Any:
         "the file again") from e
 
 
+def json_problem(error: BaseException) -> str:
+  """What is wrong with a JSON file, in words (``json.loads``' error, or the
+  ``RecursionError`` of nesting too deep to read)."""
+  if isinstance(error, RecursionError):
+    return "its JSON is nested too deeply to read"
+  return str(error)
+
+
 def load_pickle(path: PathLike) -> Any:
   """Reads a pickle file with the restricted unpickler (see ``loads_restricted``)."""
   path = pathlib.Path(path)

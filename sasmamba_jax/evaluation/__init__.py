@@ -21,6 +21,7 @@ from sasmamba_jax.evaluation.mpi_inf_3dhp import MPIInf3DHPEvaluator
 from sasmamba_jax.evaluation.mpi_inf_3dhp import evaluate_mpi_inf_3dhp
 from sasmamba_jax.evaluation.posetrack import PoseTrackEvaluator
 from sasmamba_jax.evaluation.posetrack import evaluate_posetrack
+from sasmamba_jax.evaluation.posetrack import format_posetrack_comparison
 from sasmamba_jax.evaluation.posetrack import format_posetrack_table
 from sasmamba_jax.evaluation.posetrack import write_posetrack_predictions
 from sasmamba_jax.evaluation.report import format_h36m_table
@@ -54,6 +55,7 @@ __all__ = [
     "format_coco_table",
     "format_h36m_table",
     "format_mpi_inf_3dhp_table",
+    "format_posetrack_comparison",
     "format_posetrack_table",
     "format_sub_jhmdb_table",
     "sliding_window_predict",

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from sasmamba_jax import skeletons
+from sasmamba_jax.evaluation.report import markdown_table
 
 PathLike = str | os.PathLike
 
@@ -281,6 +282,12 @@ def _first(value: Any) -> Any:
   return value[0] if isinstance(value, list) else value
 
 
+def _json_problem(error: BaseException) -> str:
+  if isinstance(error, RecursionError):
+    return "its JSON is nested too deeply to read"
+  return str(error)
+
+
 def load_video(path: PathLike) -> Video:
   """Reads one PoseTrack18 or PoseTrack17 annotation / prediction file.
 
@@ -290,8 +297,8 @@ def load_video(path: PathLike) -> Video:
   path = pathlib.Path(path)
   try:
     data = json.loads(path.read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise ValueError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise ValueError(f"{path}: not a readable JSON file ({_json_problem(e)})") from None
   what = str(path)
   try:
     if isinstance(data, Mapping) and "annolist" in data:
@@ -526,12 +533,30 @@ def _results(pool: _Pool, num_frames: int) -> dict[str, Any]:
   return out
 
 
-def format_posetrack_table(results: Mapping[str, Any]) -> str:
-  """The two lines poseval prints (``%1.1f``, right-aligned in 5 characters)."""
-  header = ("& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\")
-  keys = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
-  cells = ["{:>5}".format("%1.1f" % results[k]) for k in keys]
-  return header + "\n&" + " &".join(cells) + " \\\\"
+TABLE_KEYS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
+
+
+def format_posetrack_table(results: Mapping[str, Any], *, poseval: bool = False
+                           ) -> str:
+  """PoseTrack mAP per joint group and Total (%), a markdown table.
+
+  ``poseval=True``: the two LaTeX-style lines poseval prints instead (``%1.1f``,
+  right-aligned in 5 characters), for comparing with its output.
+  """
+  if poseval:
+    header = ("& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\")
+    cells = ["{:>5}".format("%1.1f" % results[k]) for k in TABLE_KEYS]
+    return header + "\n&" + " &".join(cells) + " \\\\"
+  return markdown_table(["", *TABLE_KEYS],
+                        [["mAP", *(f"{results[k]:.1f}" for k in TABLE_KEYS)]])
+
+
+def format_posetrack_comparison(results: Mapping[str, Mapping[str, Any]]) -> str:
+  """A markdown table of several models' PoseTrack mAPs: a row per model, a column
+  per joint group and Total (%)."""
+  return markdown_table(["model", *TABLE_KEYS],
+                        [[name, *(f"{r[k]:.1f}" for k in TABLE_KEYS)]
+                         for name, r in results.items()])
 
 
 def evaluate_posetrack(gt_dir: PathLike, pred_dir: PathLike) -> dict[str, Any]:

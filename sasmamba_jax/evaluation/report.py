@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+  """A markdown table, columns padded: the first left-aligned, the rest right."""
   widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
 
   def line(cells):
@@ -44,7 +45,7 @@ def format_h36m_table(results: Mapping[str, Any], digits: int = 2) -> str:
   for name, key in (("P1", "p1_mm"), ("P2", "p2_mm")):
     cells = [f"{results['per_action'][a][key]:.{digits}f}" for a in actions]
     rows.append([name, *cells, f"{results[key]:.{digits}f}"])
-  return _table(header, rows)
+  return markdown_table(header, rows)
 
 
 def format_mpi_inf_3dhp_table(results: Mapping[str, Any], digits: int = 2) -> str:
@@ -66,4 +67,4 @@ def format_mpi_inf_3dhp_table(results: Mapping[str, Any], digits: int = 2) -> st
   for name, r in entries:
     rows.append([name, str(r["num_frames"]), f"{r['mpjpe_mm']:.{digits}f}",
                  f"{r['pck_pct']:.{digits}f}", f"{r['auc_pct']:.{digits}f}"])
-  return _table(header, rows)
+  return markdown_table(header, rows)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sasmamba_jax import skeletons
+from sasmamba_jax.evaluation.report import markdown_table
 
 #: The 15 Sub-JHMDB joints.
 JOINTS: tuple[str, ...] = skeletons.SUB_JHMDB.joint_names
@@ -97,10 +98,9 @@ class SubJHMDBEvaluator:
 
 
 def format_sub_jhmdb_table(results: Mapping[str, Any]) -> str:
-  """PCK per joint group and the mean, one line each of names and values (%)."""
+  """PCK per joint group and the mean (%), a markdown table."""
   keys = tuple(GROUPS) + ("Mean",)
-  return (" ".join(f"{k[:5]:>6}" for k in keys) + "\n"
-          + " ".join(f"{results[k]:6.1f}" for k in keys))
+  return markdown_table(["", *keys], [["PCK", *(f"{results[k]:.1f}" for k in keys)]])
 
 
 def evaluate_sub_jhmdb(predictions: Any, keypoints: Any, bbox: Any, *,

@@ -108,6 +108,39 @@ def _keypoints(flat: Any, path: pathlib.Path, where: str) -> np.ndarray:
   return k
 
 
+def _number(value: Any, path: pathlib.Path, where: str) -> float:
+  """A finite number of the file, or an error naming the file and the entry."""
+  try:
+    number = float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
+  except (TypeError, ValueError, IndexError):
+    raise KeypointFileError(f"{path}: {where} must be a number, got "
+                            f"{str(value)[:40]!r}") from None
+  if not np.isfinite(number):
+    raise KeypointFileError(f"{path}: {where} is {number}; fix the detector output")
+  return number
+
+
+def _box(value: Any, path: pathlib.Path, where: str) -> np.ndarray | None:
+  """A person box [x, y, w, h] (None when absent)."""
+  if value is None:
+    return None
+  try:
+    box = np.asarray(value, dtype=np.float64).reshape(-1)[:4]
+  except (TypeError, ValueError):
+    box = np.zeros(0)
+  if box.shape != (4,) or not np.all(np.isfinite(box)):
+    raise KeypointFileError(f"{path}: {where}: a box must be 4 finite numbers "
+                            f"[x, y, w, h], got {str(value)[:60]}")
+  return box
+
+
+def _image_id(value: Any, path: pathlib.Path, where: str) -> int | str:
+  if isinstance(value, bool) or not isinstance(value, (int, str)):
+    raise KeypointFileError(f"{path}: {where}: 'image_id' must be a frame number or "
+                            f"a file name, got {str(value)[:40]!r}")
+  return value
+
+
 def _frame_number(name: Any) -> int | None:
   if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
     return int(name)
@@ -141,8 +174,9 @@ def _frames_from_ids(ids: list[Any], people: list[Person], fmt: str, layout: str
   return Detections(fmt, layout, frames, names)
 
 
-def _box_from_keypoints(k: np.ndarray) -> np.ndarray | None:
-  valid = k[:, 2] > 0
+def box_from_keypoints(k: np.ndarray) -> np.ndarray | None:
+  """(x, y, w, h) around a person's scored joints (None if none is scored)."""
+  valid = (k[:, 2] > 0) & np.isfinite(k[:, :2]).all(-1)
   if not valid.any():
     return None
   lo, hi = k[valid, :2].min(0), k[valid, :2].max(0)
@@ -165,22 +199,24 @@ def _read_results_list(data: list[Any], path: pathlib.Path, fmt: str,
     track = item.get("track_id", item.get("idx"))
     if isinstance(track, list):  # AlphaPose's PoseFlow writes [id]
       track = track[0] if track else None
-    box = item.get("box", item.get("bbox"))
-    box = None if box is None else np.asarray(box, dtype=np.float64).reshape(-1)[:4]
-    people.append(Person(k, float(item.get("score", 1.0)),
+    box = _box(item.get("box", item.get("bbox")), path, f"entry {n}")
+    people.append(Person(k, _number(item.get("score", 1.0), path, f"entry {n}: score"),
                          None if track is None else str(track),
-                         box if box is not None else _box_from_keypoints(k)))
-    ids.append(item["image_id"])
+                         box if box is not None else box_from_keypoints(k)))
+    ids.append(_image_id(item["image_id"], path, f"entry {n}"))
   allowed = (17, 26, 136) if fmt == "alphapose" else (17, 26, 133, 136)
   lay = _layout(count, path, layout, allowed)
   return _frames_from_ids(ids, people, fmt, lay, path)
 
 
 def _openpose_people(data: Any, path: pathlib.Path) -> list[Person]:
-  if not isinstance(data, dict) or "people" not in data:
-    raise KeypointFileError(f"{path}: not an OpenPose keypoints file (no 'people')")
+  if not isinstance(data, dict) or not isinstance(data.get("people"), list):
+    raise KeypointFileError(f"{path}: not an OpenPose keypoints file (no 'people' "
+                            "list)")
   out = []
   for n, person in enumerate(data["people"]):
+    if not isinstance(person, dict):
+      raise KeypointFileError(f"{path}: person {n} is not an object")
     flat = person.get("pose_keypoints_2d")
     if flat is None:
       raise KeypointFileError(f"{path}: person {n} has no 'pose_keypoints_2d'")
@@ -189,7 +225,7 @@ def _openpose_people(data: Any, path: pathlib.Path) -> list[Person]:
     pid = pid[0] if isinstance(pid, list) and pid else pid
     valid = k[:, 2] > 0
     out.append(Person(k, float(k[valid, 2].mean()) if valid.any() else 0.0,
-                      None if pid in (-1, None) else str(pid), _box_from_keypoints(k)))
+                      None if pid in (-1, None) else str(pid), box_from_keypoints(k)))
   return out
 
 
@@ -219,25 +255,33 @@ def _mmpose_instance(inst: Any, path: pathlib.Path, where: str) -> Person:
   if not isinstance(inst, dict) or "keypoints" not in inst:
     raise KeypointFileError(f"{path}: {where} is not an mmpose instance (needs "
                             "'keypoints')")
-  xy = np.asarray(inst["keypoints"], dtype=np.float64)
+  try:
+    xy = np.asarray(inst["keypoints"], dtype=np.float64)
+    scores = np.asarray(inst.get("keypoint_scores", np.ones(len(xy))), np.float64)
+  except (TypeError, ValueError):
+    raise KeypointFileError(f"{path}: {where}: 'keypoints' and 'keypoint_scores' "
+                            "must hold numbers") from None
   if xy.ndim != 2 or xy.shape[1] != 2:
     raise KeypointFileError(f"{path}: {where}: 'keypoints' must be [[x, y], ...], "
                             f"got shape {xy.shape}")
-  scores = np.asarray(inst.get("keypoint_scores", np.ones(len(xy))), np.float64)
+  if scores.size != len(xy):
+    raise KeypointFileError(f"{path}: {where}: {scores.size} keypoint_scores for "
+                            f"{len(xy)} keypoints")
   k = _keypoints(np.concatenate([xy, scores.reshape(-1, 1)], 1), path, where)
-  box = inst.get("bbox")
+  box = _box(inst.get("bbox"), path, where)
   if box is not None:
-    b = np.asarray(box, dtype=np.float64).reshape(-1)[:4]
-    box = np.array([b[0], b[1], b[2] - b[0], b[3] - b[1]])  # xyxy -> xywh
+    box = np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])  # xyxy -> xywh
   score = inst.get("bbox_score", float(scores.mean()) if len(scores) else 0.0)
-  score = float(np.asarray(score).reshape(-1)[0])
+  score = _number(score, path, f"{where}: bbox_score")
   track = inst.get("track_id")
   return Person(k, score, None if track is None else str(track),
-                box if box is not None else _box_from_keypoints(k))
+                box if box is not None else box_from_keypoints(k))
 
 
 def _read_mmpose(data: Any, path: pathlib.Path, layout: str | None) -> Detections:
   frames = data["instance_info"] if isinstance(data, dict) else data
+  if not isinstance(frames, list):
+    raise KeypointFileError(f"{path}: mmpose 'instance_info' must be a list of frames")
   if frames and isinstance(frames[0], dict) and "instances" not in frames[0]:
     frames = [{"frame_id": 0, "instances": frames}]  # one image
   ids, people = [], []
@@ -271,11 +315,16 @@ def _read_array(path: pathlib.Path, layout: str | None) -> Detections:
         meta = {k: z[k] for k in ("scores", "image_size", "fps", "layout") if k in z}
     else:
       arr = np.load(path, allow_pickle=False)
-  except (ValueError, OSError) as e:
-    if isinstance(e, KeypointFileError):
-      raise
-    raise KeypointFileError(f"{path}: cannot read the array ({e})") from None
-  arr = np.asarray(arr, dtype=np.float64)
+  except KeypointFileError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except  # NumPy's parser raises many.
+    raise KeypointFileError(f"{path}: cannot read the array ({type(e).__name__}: "
+                            f"{e}); save it again with numpy.save") from None
+  try:
+    arr = np.asarray(arr, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise KeypointFileError(f"{path}: keypoints must be numbers, got dtype "
+                            f"{arr.dtype}") from None
   if arr.ndim == 3:
     arr = arr[None]
   if arr.ndim != 4 or arr.shape[-1] not in (2, 3):
@@ -306,14 +355,26 @@ def _read_array(path: pathlib.Path, layout: str | None) -> Detections:
   allowed = (17, 18, 25, 26, 133, 136)
   lay = _layout(joints, path, layout, allowed)
   frames = [[Person(arr[p, f], float(np.nanmean(arr[p, f, :, 2])), str(p),
-                    _box_from_keypoints(np.nan_to_num(arr[p, f])))
+                    box_from_keypoints(np.nan_to_num(arr[p, f])))
              for p in range(persons) if (arr[p, f, :, 2] > 0).any()]
             for f in range(num_frames)]
   size = meta.get("image_size")
+  if size is not None:
+    try:
+      size = tuple(int(v) for v in np.ravel(size))
+    except (TypeError, ValueError):
+      size = ()
+    if len(size) != 2 or min(size) <= 0:
+      raise KeypointFileError(f"{path}: 'image_size' must be (width, height) in "
+                              f"pixels, got {meta['image_size']!r:.60}")
   fps = meta.get("fps")
+  if fps is not None:
+    fps = _number(fps, path, "'fps'") if np.size(fps) == 1 else -1.0
+    if not fps > 0:
+      raise KeypointFileError(f"{path}: 'fps' must be one number > 0, got "
+                              f"{meta['fps']!r:.60}")
   return Detections("npy", lay, frames, [str(i) for i in range(num_frames)],
-                    None if size is None else tuple(int(v) for v in np.ravel(size)),
-                    None if fps is None else float(fps))
+                    size, fps)
 
 
 def _load_json(path: pathlib.Path) -> Any:
@@ -326,8 +387,11 @@ def _load_json(path: pathlib.Path) -> Any:
   try:
     return json.loads(text)
   except json.JSONDecodeError as e:
-    raise KeypointFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})"
-                            ) from None
+    raise KeypointFileError(f"{path}: not valid JSON ({e}); export the keypoints "
+                            "again") from None
+  except RecursionError:
+    raise KeypointFileError(f"{path}: not a keypoint file (its JSON is nested too "
+                            "deeply to read)") from None
 
 
 def detect_format(path: str | pathlib.Path) -> str:

@@ -10,6 +10,9 @@
   ``joint_names``;
 * ``summary.json``: input, format, layout, model, settings, units, and per track
   its frames, the share of filled joints and its files; skipped tracks with why;
+  ``warnings``: what looked wrong in the input (keypoints far outside the image:
+  probably another ``image_size``; joints beyond any plausible position, which are
+  treated as missing and filled, counted in ``nonphysical_joints``);
 * renderings per track when asked (``render``): ``gif`` / ``mp4``: ``<track>.gif``
   or ``.mp4`` and ``<track>.png`` (four frames of it); ``png``: only the PNG;
   ``html``: ``<track>.html`` (the interactive viewer of ``viz.html``, offline),
@@ -35,10 +38,17 @@ from sasmamba_jax import skeletons
 from sasmamba_jax import viz
 from sasmamba_jax.inference.formats import Detections
 from sasmamba_jax.inference.lifter import Lifter
+from sasmamba_jax.inference.tracks import drop_nonphysical
 from sasmamba_jax.inference.tracks import link_tracks
 from sasmamba_jax.inference.tracks import prepare_track
 
 RENDERS = ("gif", "mp4", "png", "html", "none")
+#: keypoints more than this share of the image size outside it are "far outside";
+#: more than FAR_OUTSIDE_SHARE of the scored ones so placed: a warning
+FAR_OUTSIDE_MARGIN = 0.5
+FAR_OUTSIDE_SHARE = 0.05
+#: skipped tracks named one by one in the log (all are in summary.json)
+SKIPS_LOGGED = 5
 UNITS = ("poses_3d: root-relative, image-aligned (x right, y down, z away from the "
          "camera), one unit = half the image width; poses_3d_pixels: the same in "
          "pixels; poses_3d_mm: millimetres (needs the camera scale)")
@@ -141,6 +151,18 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
                     "were detected on)")
   fps = options.fps or det.fps or 25.0
   pages = []
+  _check_scores(det, options.score_threshold)
+  det, dropped, example = drop_nonphysical(det, size)
+  warned = []
+  if dropped:
+    warned.append(f"{dropped} joint(s) lie beyond any plausible position in a "
+                  f"{size[0]}x{size[1]} image ({example}): treated as missing and "
+                  "filled over time (marked in 'filled')")
+  far = _far_outside(det, size, options.score_threshold)
+  if far:
+    warned.append(far)
+  for line in warned:
+    log(f"warning: {line}")
   tracks = link_tracks(det, iou_threshold=options.iou_threshold,
                        max_gap=options.max_gap)
   summary: dict[str, Any] = {
@@ -151,23 +173,27 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
       "score_threshold": options.score_threshold,
       "mm_per_pixel": options.mm_per_pixel, "units": UNITS,
       "joint_names": list(skeletons.H36M.joint_names), "tracks": [], "skipped": [],
+      "warnings": warned, "nonphysical_joints": dropped,
   }
+
+  def skip(track_id, reason):
+    if len(summary["skipped"]) < SKIPS_LOGGED:
+      log(f"skipping track {track_id}: {reason}")
+    summary["skipped"].append({"track": track_id, "reason": reason})
+
   for track in tracks:
     name = _safe_name(track.track_id)
     span = track.span[1] - track.span[0] + 1
     if span < options.min_track_frames:
-      reason = (f"{span} frame(s), fewer than min_track_frames="
-                f"{options.min_track_frames}")
-      log(f"skipping track {track.track_id}: {reason}")
-      summary["skipped"].append({"track": track.track_id, "reason": reason})
+      skip(track.track_id, f"{span} frame(s), fewer than min_track_frames="
+                           f"{options.min_track_frames}")
       continue
     try:
       prepared = prepare_track(track, det.layout,
                                score_threshold=options.score_threshold)
     except ValueError:
-      reason = f"no joint scored >= {options.score_threshold} in any frame"
-      log(f"skipping track {track.track_id}: {reason}")
-      summary["skipped"].append({"track": track.track_id, "reason": reason})
+      skip(track.track_id, f"no joint scored >= {options.score_threshold} in any "
+                           "frame")
       continue
     result = lifter.lift(prepared.keypoints, size, mm_per_pixel=options.mm_per_pixel)
     arrays = dict(poses_3d=result.poses_3d, poses_3d_pixels=result.poses_3d_pixels,
@@ -200,17 +226,59 @@ def lift_detections(det: Detections, lifter: Lifter, output: pathlib.Path,
     summary["tracks"].append(entry)
     log(f"track {track.track_id}: {entry['num_frames']} frames, "
         f"{100 * entry['filled_joints']:.1f}% joints filled -> {', '.join(files)}")
+  skipped = summary["skipped"]
+  if len(skipped) > SKIPS_LOGGED:
+    log(f"... and {len(skipped) - SKIPS_LOGGED} more track(s) skipped (all listed "
+        "in summary.json)")
   if not summary["tracks"]:
-    raise LiftError("no track could be lifted: "
-                    + "; ".join(f"track {s['track']}: {s['reason']}"
-                                for s in summary["skipped"])
-                    + " (lower --min_track_frames or --score_threshold)")
+    shown = "; ".join(f"track {s['track']}: {s['reason']}"
+                      for s in skipped[:SKIPS_LOGGED])
+    more = (f"; and {len(skipped) - SKIPS_LOGGED} more"
+            if len(skipped) > SKIPS_LOGGED else "")
+    raise LiftError(f"no track could be lifted ({len(skipped)} skipped: {shown}"
+                    f"{more}); lower --min_track_frames or --score_threshold")
   if pages:
     summary["index"] = viz.save_index(
         output, pages, title=f"lifted: {input_name or det.format}").name
   _atomic_write(output / "summary.json",
                 lambda f: f.write(json.dumps(summary, indent=2) + "\n"), "w")
   return summary
+
+
+def _check_scores(det: Detections, threshold: float) -> None:
+  """Refuses detections of which no joint passes the score threshold."""
+  scores = [p.keypoints[:, 2] for people in det.frames for p in people]
+  best = max((float(np.max(np.nan_to_num(s, nan=-np.inf))) for s in scores if len(s)),
+             default=float("nan"))
+  if not best >= threshold:
+    raise LiftError(
+        f"no joint of any of the {len(scores)} detections scores >= "
+        f"--score_threshold={threshold:g} (the highest score is {best:.3g}): "
+        "nothing to lift; lower --score_threshold if the detector scores on another "
+        "scale, or check its output")
+
+
+def _far_outside(det: Detections, size: tuple[int, int], threshold: float
+                 ) -> str | None:
+  """A warning when many scored keypoints lie far outside the image (a wrong
+  ``image_size``, most likely), else None."""
+  points = [p.keypoints[p.keypoints[:, 2] >= threshold, :2]
+            for people in det.frames for p in people]
+  xy = np.concatenate(points) if points else np.zeros((0, 2))
+  xy = xy[np.isfinite(xy).all(-1)]
+  if not len(xy):
+    return None
+  w, h = size
+  mx, my = FAR_OUTSIDE_MARGIN * w, FAR_OUTSIDE_MARGIN * h
+  far = ((xy[:, 0] < -mx) | (xy[:, 0] > w + mx) | (xy[:, 1] < -my)
+         | (xy[:, 1] > h + my))
+  if far.sum() <= FAR_OUTSIDE_SHARE * len(xy):
+    return None
+  lo, hi = xy.min(0), xy.max(0)
+  return (f"{int(far.sum())} of {len(xy)} keypoints lie far outside the {w}x{h} "
+          f"image (they span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f}): "
+          "the 3D poses will be wrong unless --image_size is the size of the frames "
+          "the keypoints were detected on")
 
 
 def render_track(track: Any, poses_3d: np.ndarray, size: tuple[int, int], fps: float,
@@ -238,8 +306,10 @@ def render_track(track: Any, poses_3d: np.ndarray, size: tuple[int, int], fps: f
   animate = options.render in ("gif", "mp4")
   rows = None if animate else np.unique(np.linspace(0, count - 1, min(4, count))
                                         .round().astype(int))
+  # disable=None: no bar without a terminal (a log file gets no bar updates).
   with tqdm.tqdm(total=count if animate else len(rows), desc=f"render {stem.name}",
-                 unit="frame", disable=count < 100, leave=False) as bar:
+                 unit="frame", disable=True if count < 100 else None,
+                 leave=False) as bar:
     pictures = viz.render_frames(poses_3d[:count], track.keypoints[:count], size,
                                  width=options.render_width, progress=bar.update,
                                  rows=rows, **common)

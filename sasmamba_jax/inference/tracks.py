@@ -11,6 +11,10 @@ without a detection are interpolated linearly over time from the nearest frames
 where the joint was seen, and held constant before the first / after the last
 such frame (edge fill); a joint never seen in the track is placed on the mean of
 the frame's seen joints. What was filled is returned as a mask.
+
+``drop_nonphysical`` turns joints no image could hold (more than
+``NONPHYSICAL_SIZES`` image sizes outside it, e.g. a detector's 1e30) into missing
+joints before any of this, so that they are filled like the others.
 """
 
 from __future__ import annotations
@@ -21,6 +25,54 @@ import numpy as np
 
 from sasmamba_jax import skeletons
 from sasmamba_jax.inference.formats import Detections
+from sasmamba_jax.inference.formats import box_from_keypoints
+
+#: A joint further than this many image sizes (the larger side) outside the image
+#: is no detection of a person in it (a wrong --image_size is off by far less).
+NONPHYSICAL_SIZES = 10
+
+
+def nonphysical(xy: np.ndarray, size: tuple[float, float]) -> np.ndarray:
+  """(..., 2) pixel positions -> (...) bool: beyond any plausible position in an
+  image of ``size`` = (w, h). NaN (a missing joint) is not flagged."""
+  xy = np.asarray(xy, dtype=np.float64)
+  w, h = float(size[0]), float(size[1])
+  reach = NONPHYSICAL_SIZES * max(w, h)
+  with np.errstate(invalid="ignore"):
+    return ((xy[..., 0] < -reach) | (xy[..., 0] > w + reach)
+            | (xy[..., 1] < -reach) | (xy[..., 1] > h + reach))
+
+
+def drop_nonphysical(det: Detections, size: tuple[float, float]
+                     ) -> tuple[Detections, int, str]:
+  """``det`` with non-physical joints made missing (NaN, score 0).
+
+  Returns:
+    (detections, how many joints were dropped, an example "x = ..., y = ... in
+    frame N"). Boxes derived from such joints are derived again without them.
+  """
+  count, example, frames = 0, "", []
+  for f, people in enumerate(det.frames):
+    kept = []
+    for p in people:
+      bad = nonphysical(p.keypoints[:, :2], size)
+      if not bad.any():
+        kept.append(p)
+        continue
+      if not example:
+        x, y = p.keypoints[np.flatnonzero(bad)[0], :2]
+        example = f"x = {x:.4g}, y = {y:.4g} in frame {det.frame_names[f]}"
+      count += int(bad.sum())
+      k = p.keypoints.copy()
+      k[bad, :2] = np.nan
+      k[bad, 2] = 0.0
+      box = p.box
+      if box is not None and (not np.all(np.isfinite(box)) or nonphysical(
+          np.asarray(box[:2]) + [[0, 0], box[2:4]], size).any()):
+        box = box_from_keypoints(k)
+      kept.append(dataclasses.replace(p, keypoints=k, box=box))
+    frames.append(kept)
+  return dataclasses.replace(det, frames=frames), count, example
 
 
 @dataclasses.dataclass

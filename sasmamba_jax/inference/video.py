@@ -51,7 +51,7 @@ def _read_image(path: pathlib.Path) -> np.ndarray:
   try:
     with Image.open(path) as img:
       return np.asarray(img.convert("RGB"))
-  except OSError as e:
+  except (OSError, Image.DecompressionBombError) as e:  # The bomb: a huge claimed size.
     raise KeypointFileError(f"{path}: cannot decode the image ({e})") from None
 
 
@@ -94,8 +94,11 @@ def read_boxes(path: str | pathlib.Path, frames: Frames, *,
   path = pathlib.Path(path)
   try:
     data = json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError) as e:
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise KeypointFileError(f"--boxes={path}: cannot read it as JSON ({e})") from None
+  except RecursionError:
+    raise KeypointFileError(f"--boxes={path}: not detection results (its JSON is "
+                            "nested too deeply to read)") from None
   if not isinstance(data, list):
     raise KeypointFileError(f"--boxes={path}: expected a COCO detection results "
                             "list [{image_id, category_id, bbox, score}]")
@@ -107,7 +110,16 @@ def read_boxes(path: str | pathlib.Path, frames: Frames, *,
     if not isinstance(item, dict) or "bbox" not in item or "image_id" not in item:
       raise KeypointFileError(f"--boxes={path}: entry {n} needs 'image_id' and "
                               "'bbox'")
-    if item.get("category_id", 1) != 1 or item.get("score", 1.0) < score_threshold:
+    try:
+      score = float(item.get("score", 1.0))
+      box = [float(v) for v in item["bbox"]][:4]
+    except (TypeError, ValueError):
+      raise KeypointFileError(f"--boxes={path}: entry {n}: 'bbox' must be [x, y, w, "
+                              "h] and 'score' a number") from None
+    if len(box) != 4:
+      raise KeypointFileError(f"--boxes={path}: entry {n}: 'bbox' must be [x, y, w, "
+                              f"h], got {len(box)} numbers")
+    if item.get("category_id", 1) != 1 or score < score_threshold:
       continue
     key = item["image_id"]
     index = by_name.get(str(key), by_stem.get(pathlib.PurePath(str(key)).stem))
@@ -116,10 +128,14 @@ def read_boxes(path: str | pathlib.Path, frames: Frames, *,
     if index is None:
       unknown.add(str(key))
       continue
-    box = [float(v) for v in item["bbox"]][:4]
     if not (np.all(np.isfinite(box)) and box[2] > 1 and box[3] > 1):
       continue  # degenerate detector boxes are dropped, not lifted
-    out[index].append(box + [float(item.get("score", 1.0))])
+    w, h = frames.size
+    if not (box[0] < w and box[1] < h and box[0] + box[2] > 0 and box[1] + box[3] > 0
+            and box[2] < 10 * w and box[3] < 10 * h):
+      raise KeypointFileError(f"--boxes={path}: entry {n}: bbox {box} is not on the "
+                              f"{w}x{h} frames; give the boxes of these frames")
+    out[index].append(box + [score])
   if unknown:
     shown = ", ".join(sorted(unknown)[:5])
     raise KeypointFileError(f"--boxes={path}: image ids {shown} match no frame of "

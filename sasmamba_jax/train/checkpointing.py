@@ -5,15 +5,22 @@ iterator's position (grain, one file per process) and a small JSON of run metada
 (step, best metric, early-stopping counter, and a checksum of every saved array).
 Restoring all three makes a resumed run continue with the same step, data order and
 randomness (the per-step RNG is derived from the seed and the step). Every restore
-recomputes the checksums: a damaged checkpoint is named, moved aside to
-``WORKDIR/damaged/`` (never deleted) and the run resumes from the newest intact one.
+recomputes the checksums. A checkpoint is damaged when its arrays disagree with
+their checksums, or when its files cannot be decoded although its saved layout (the
+arrays' names, shapes and dtypes) fits the run; a damaged checkpoint is named, moved
+aside to ``WORKDIR/damaged/`` (never deleted) and the run resumes from the newest
+intact one. A layout that does not fit means the run's settings changed: that is
+said, and nothing is moved.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pathlib
 import shutil
-from typing import Any
+from typing import Any, Iterator
+import warnings
 
 import grain
 import jax
@@ -83,8 +90,140 @@ def verify(tree: Any, meta: dict[str, Any], where: str) -> None:
 
 
 def _short(e: Exception, limit: int = 300) -> str:
-  text = " ".join(str(e).split())
+  # TensorStore appends a dump of its whole spec: the first sentence says it.
+  text = " ".join(str(e).split(" See full TensorStore details")[0].split())
   return f"{type(e).__name__}: " + (text[:limit] + " ..." if len(text) > limit else text)
+
+
+def _tidy_loop(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+  """``loop``, which lets its pending tasks end before it closes and drops what
+  other threads hand it once closed."""
+  close, threadsafe = loop.close, loop.call_soon_threadsafe
+
+  def finish_then_close():
+    if not loop.is_closed() and not loop.is_running():
+      pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+      if pending:  # Reads still in flight after another failed: let them end.
+        loop.run_until_complete(asyncio.wait(pending, timeout=60))
+        for task in pending:
+          if task.done() and not task.cancelled():
+            task.exception()  # Retrieved: not reported as "never retrieved".
+    close()
+
+  def call_soon_threadsafe(callback, *args, **kwargs):
+    try:
+      return threadsafe(callback, *args, **kwargs)
+    except RuntimeError:
+      if loop.is_closed():  # A read that ended after its restore failed.
+        return None
+      raise
+
+  loop.close, loop.call_soon_threadsafe = finish_then_close, call_soon_threadsafe
+  return loop
+
+
+@contextlib.contextmanager
+def _tidy_event_loops() -> Iterator[None]:
+  """Orbax's restores run on event loops that end quietly when a read fails.
+
+  Orbax runs a restore on a fresh event loop and closes it as soon as one read
+  fails, while TensorStore still completes the other reads: their completions
+  then reach the closed loop and TensorStore's threads print "RuntimeError: Event
+  loop is closed" tracebacks after the error was reported, and the reads left
+  waiting print "Exception ignored" when collected. The loops made here let their
+  pending reads end before closing and drop completions that come later still.
+  """
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # The policy API, 3.14+.
+    get = getattr(asyncio, "get_event_loop_policy", None)
+    set_ = getattr(asyncio, "set_event_loop_policy", None)
+    outer = get() if get and set_ else None
+  if outer is None:
+    yield
+    return
+
+  class TidyPolicy(type(outer)):  # pylint: disable=missing-class-docstring
+    def new_event_loop(self):
+      return _tidy_loop(outer.new_event_loop())
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    set_(TidyPolicy())
+  try:
+    yield
+  finally:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", DeprecationWarning)
+      set_(outer)
+
+
+def _saved_layout(directory: pathlib.Path) -> dict[str, tuple[tuple[int, ...], str]]:
+  """``{path: (shape, dtype)}`` of the arrays a saved pytree holds, from its
+  metadata alone ({} when the metadata cannot be read)."""
+  handler = ocp.StandardCheckpointHandler()
+  try:
+    with _tidy_event_loops():
+      metadata = handler.metadata(pathlib.Path(directory))
+    tree = getattr(metadata, "item_metadata", metadata)
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {path_string(p): (tuple(x.shape), str(np.dtype(x.dtype)))
+            for p, x in leaves if hasattr(x, "shape") and hasattr(x, "dtype")}
+  except Exception:  # pylint: disable=broad-except  # Unreadable is the answer.
+    return {}
+  finally:
+    handler.close()
+
+
+def _layout_differences(saved: dict[str, tuple[tuple[int, ...], str]], abstract: Any,
+                        *, partial: bool) -> list[str]:
+  """How a checkpoint's saved layout differs from the arrays a run restores into
+  (``partial``: the run restores a part of the checkpoint)."""
+  wanted = {path_string(p): (tuple(x.shape), str(np.dtype(x.dtype)))
+            for p, x in jax.tree_util.tree_flatten_with_path(abstract)[0]}
+  out = [f"{k} {saved[k][0]} {saved[k][1]} saved, {v[0]} {v[1]} now"
+         for k, v in sorted(wanted.items()) if k in saved and saved[k] != v]
+  missing = sorted(set(wanted) - set(saved))
+  if missing:
+    out.append(f"{len(missing)} array(s) not in the checkpoint (e.g. "
+               f"{', '.join(missing[:3])})")
+  extra = [] if partial else sorted(set(saved) - set(wanted))
+  if extra:
+    out.append(f"{len(extra)} saved array(s) this run lacks (e.g. "
+               f"{', '.join(extra[:3])})")
+  return out
+
+
+def _out_of_memory(e: BaseException) -> bool:
+  text = f"{type(e).__name__} {e} {e.__cause__}".lower()
+  return isinstance(e, MemoryError) or "resource_exhausted" in text or (
+      "out of memory" in text)
+
+
+def _restore_error(error: Exception, state_dir: pathlib.Path, abstract: Any,
+                   where: str, *, partial: bool, settings_fix: str,
+                   damaged_fix: str = "") -> CheckpointRestoreError:
+  """What a failed restore means: damaged files or a checkpoint of other settings.
+
+  The checkpoint's own metadata decides: unreadable, or a layout that fits the
+  run, means its files are damaged; a layout that differs means the settings
+  changed (nothing is wrong with the checkpoint).
+  """
+  if _out_of_memory(error):
+    return CheckpointRestoreError(f"could not restore {where}: out of memory "
+                                  f"({_short(error)})")
+  saved = _saved_layout(state_dir)
+  if not saved:
+    return DamagedCheckpointError(
+        f"{where} is damaged: its metadata cannot be read ({_short(error, 200)})"
+        + damaged_fix)
+  differences = _layout_differences(saved, abstract, partial=partial)
+  if differences:
+    return CheckpointRestoreError(
+        f"could not restore {where} (its arrays differ from this run's: "
+        + "; ".join(differences[:4]) + f"). {settings_fix}")
+  return DamagedCheckpointError(
+      f"{where} is damaged: its arrays fit this run but cannot be read "
+      f"({_short(error, 200)})" + damaged_fix)
 
 
 class Checkpointer:
@@ -133,15 +272,18 @@ class Checkpointer:
     step = self.latest.latest_step() if step is None else step
     where = f"the checkpoint at step {step} in {self.latest.directory}"
     try:
-      restored = self.latest.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state),
-          data=grain.checkpoint.CheckpointRestore(data_iterator),
-          meta=ocp.args.JsonRestore()))
-    except Exception as e:  # Orbax raises many types; all mean the same to a user.
-      raise CheckpointRestoreError(
-          f"could not restore {where} ({_short(e)}). If the run's model or optimizer "
-          "settings changed, start in a new --workdir") from e
-    meta = dict(restored.meta)
+      with _tidy_event_loops():
+        restored = self.latest.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=grain.checkpoint.CheckpointRestore(data_iterator),
+            meta=ocp.args.JsonRestore()))
+    except Exception as e:  # Orbax raises many types: the checkpoint's layout tells.
+      raise _restore_error(
+          e, pathlib.Path(self.latest.directory) / str(step) / "state",
+          abstract_state, where, partial=False,
+          settings_fix="If the run's model or optimizer settings changed, start in "
+                       "a new --workdir") from e
+    meta = _meta(restored.meta, where)
     verify(restored.state, meta, where)
     meta.pop("checksums", None)
     return restored.state, meta
@@ -162,12 +304,12 @@ class Checkpointer:
     for step in sorted(self.latest.all_steps(), reverse=True):
       try:
         state, meta = self.restore(abstract_state, data_iterator, step)
-      except CheckpointRestoreError as e:
+      except DamagedCheckpointError as e:
         first_error = first_error or e
-        if isinstance(e, DamagedCheckpointError) or _unreadable(e):
-          notes.append(f"{e}; moved it to {self._move_aside(step)}")
-          continue
-        raise
+        notes.append(f"{e}; moved it to {self._move_aside(step)}")
+        continue
+      if notes:
+        notes.append(f"resuming from step {step}, the newest intact checkpoint")
       return state, meta, notes
     if first_error is not None:
       raise CheckpointRestoreError(
@@ -179,10 +321,13 @@ class Checkpointer:
     self.latest.wait_until_finished()
     source = pathlib.Path(self.latest.directory) / str(step)
     target = pathlib.Path(self.latest.directory).parent / "damaged" / str(step)
+    # An earlier damaged copy of the same step is kept too: step.1, step.2, ...
+    n = 0
+    while target.exists():
+      n += 1
+      target = target.with_name(f"{step}.{n}")
     if jax.process_index() == 0:
       target.parent.mkdir(parents=True, exist_ok=True)
-      if target.exists():
-        shutil.rmtree(target)
       shutil.move(str(source), str(target))
     self.latest.reload()
     return target
@@ -222,17 +367,21 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
         continue
       where = f"the checkpoint at step {step} in {directory}"
       try:
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.PyTreeRestore(
-                item=abstract_variables,
-                restore_args=ocp.checkpoint_utils.construct_restore_args(
-                    abstract_variables),
-                partial_restore=True),
-            meta=ocp.args.JsonRestore()))
-      except Exception as e:  # Orbax raises many types; all mean the same to a user.
-        raise CheckpointRestoreError(
-            f"could not restore {where} ({_short(e)}). Evaluate it with the config it "
-            "was trained with (a run's config.json)") from e
+        with _tidy_event_loops():
+          restored = manager.restore(step, args=ocp.args.Composite(
+              state=ocp.args.PyTreeRestore(
+                  item=abstract_variables,
+                  restore_args=ocp.checkpoint_utils.construct_restore_args(
+                      abstract_variables),
+                  partial_restore=True),
+              meta=ocp.args.JsonRestore()))
+      except Exception as e:  # Orbax raises many types: the checkpoint's layout tells.
+        raise _restore_error(
+            e, directory / str(step) / "state", abstract_variables, where,
+            partial=True,
+            settings_fix="Evaluate it with the config it was trained with (a run's "
+                         "config.json)",
+            damaged_fix=_damaged_fix(directory.name)) from e
       missing = [path_string(p) for p, x in jax.tree_util.tree_flatten_with_path(
           restored.state)[0] if isinstance(x, jax.ShapeDtypeStruct)]
       if missing:
@@ -240,8 +389,11 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
             f"{where} has no arrays for {len(missing)} of the model's variables (e.g. "
             f"{', '.join(missing[:3])}): it was trained with another model or config; "
             "evaluate it with the config it was trained with (a run's config.json)")
-      meta = dict(restored.meta)
-      verify(restored.state, meta, where)
+      try:
+        meta = _meta(restored.meta, where)
+        verify(restored.state, meta, where)
+      except DamagedCheckpointError as e:
+        raise DamagedCheckpointError(str(e) + _damaged_fix(directory.name)) from None
       meta.pop("checksums", None)
       return restored.state, meta
     finally:
@@ -251,12 +403,20 @@ def restore_variables(workdir: str | pathlib.Path, abstract_variables: Any, *,
       "checkpoints/ or best/)")
 
 
-def _unreadable(e: Exception) -> bool:
-  """Whether a restore failed on damaged files rather than on a mismatched tree."""
-  text = str(e.__cause__ or e).lower()
-  mismatch = ("shape" in text or "structure" in text or "dtype" in text
-              or "not found in" in text or "missing" in text)
-  return not mismatch
+def _meta(meta: Any, where: str) -> dict[str, Any]:
+  """The run metadata of a restored checkpoint (a JSON object, else damaged)."""
+  if not isinstance(meta, dict) or not isinstance(meta.get("step", 0), int):
+    raise DamagedCheckpointError(f"{where} is damaged: its run metadata (meta/) is "
+                                 "not what the trainer writes")
+  return dict(meta)
+
+
+def _damaged_fix(kind: str) -> str:
+  """What to do about a damaged checkpoint that is read, not resumed from."""
+  if kind == "best":
+    return "; evaluate the run's latest checkpoint instead (--latest)"
+  return ("; resume the run (experiments.train, same --workdir) to move it aside "
+          "and continue from the newest intact checkpoint")
 
 
 def abstract_like(state: Any) -> Any:

@@ -65,7 +65,7 @@ def base_config(task: str, model: str | None = None) -> ml_collections.ConfigDic
                                         # or a crash loses at most this much
   c.keep_checkpoints = 3
   c.early_stop_patience = 40            # evaluations without a better metric; 0 = off
-  c.progress_bar = True
+  c.progress_bar = True                # without a terminal: a line every log_every_steps
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1                      # devices on the data axis; -1 = all
@@ -259,7 +259,20 @@ def load_saved(path: str | pathlib.Path) -> ml_collections.ConfigDict:
   Typed like ``base_config``'s (placeholders, tuples), so ``--config.KEY=VALUE``
   overrides of it parse as a fresh config's.
   """
-  saved = with_new_keys(json.loads(pathlib.Path(path).read_text()))
+  path = pathlib.Path(path)
+  try:
+    saved = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+    problem = ("its JSON is nested too deeply to read" if isinstance(e, RecursionError)
+               else str(e))
+    raise ValueError(f"{path} is not a readable run config ({problem}); put back the "
+                     "run's config.json, or pass --config=configs/FILE.py (the "
+                     "config it was trained with)") from None
+  if not isinstance(saved, dict):
+    raise ValueError(f"{path} is not a run config (a JSON {type(saved).__name__}, "
+                     "not an object); put back the run's config.json, or pass "
+                     "--config=configs/FILE.py")
+  saved = with_new_keys(saved)
   task = saved.get("task", {}).get("name") if isinstance(saved, dict) else None
   if task not in tasks.TASK_NAMES:
     return ml_collections.ConfigDict(saved)

@@ -148,9 +148,11 @@ def evaluate(predictor: Predictor, split: Split | Sequence[Mapping[str, Any]], *
   bar = None
   if progress and jax.process_index() == 0:
     from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    # disable=None: no bar without a terminal (it would fill a log file).
     bar = tqdm(total=pipeline.num_eval_batches(len(source), batch_size,
                                                jax.process_count()),
-               unit="batch", desc="evaluating", file=sys.stderr, leave=False)
+               unit="batch", desc="evaluating", file=sys.stderr, leave=False,
+               disable=None)
   seen = 0
   while True:
     try:
@@ -258,6 +260,21 @@ def load_predictor(config: ml_collections.ConfigDict, checkpoint: str | pathlib.
       source.path, checkpointing.abstract_like(predictor.variables), best=not latest)
   predictor.variables = variables
   return predictor, int(meta["step"])
+
+
+def config_needed(checkpoint: str | pathlib.Path) -> str:
+  """Why evaluating ``checkpoint`` needs a config file, and which one to give."""
+  source = sources.resolve(checkpoint)
+  if isinstance(source, sources.ModelDirectory):
+    return (f"{checkpoint} is an exported model: it holds the model, not the dataset "
+            "settings (data, task, evaluation protocol); --config supplies them: "
+            "pass --config=configs/FILE.py, e.g. the config it was trained with")
+  if isinstance(source, sources.RunDirectory):
+    return (f"{checkpoint} is a run directory without its config.json: pass "
+            "--config=configs/FILE.py (the config it was trained with)")
+  return (f"{checkpoint} is an official checkpoint: it holds only weights; --config "
+          "supplies the dataset settings (data, task, evaluation protocol): pass "
+          "--config=configs/FILE.py, e.g. configs/h36m_sasmamba.py")
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | pathlib.Path,

@@ -1,4 +1,4 @@
-"""Run logs: metrics.jsonl, TensorBoard event files (no TensorFlow), progress bar.
+"""Run logs: metrics.jsonl, TensorBoard event files (no TensorFlow), progress.
 
 Only process 0 writes; other processes get no-op writers.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+import time
 from typing import Any, Mapping
 
 import jax
@@ -65,7 +66,7 @@ class MetricsWriter:
       try:
         if int(json.loads(line)["step"]) <= step:
           kept.append(line)
-      except (ValueError, KeyError, TypeError):
+      except (ValueError, KeyError, TypeError, RecursionError):
         continue  # A torn last line of a killed run.
     tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
@@ -104,27 +105,68 @@ class MetricsWriter:
       self._tb.close()
 
 
-class Progress:
-  """tqdm progress with step rate and ETA on process 0 (silent elsewhere)."""
+def _is_terminal(stream: Any) -> bool:
+  try:
+    return bool(stream.isatty())
+  except (AttributeError, ValueError):  # No isatty, or a closed stream.
+    return False
 
-  def __init__(self, total: int, initial: int, enabled: bool):
+
+class Progress:
+  """Training progress on process 0 (silent elsewhere).
+
+  On a terminal, a tqdm bar with step rate and ETA. Without one (output redirected
+  to a file or a pipe) a bar would write carriage-return updates into the log, so
+  a plain line is printed every ``every`` steps (and at the last) instead:
+  ``step 200/1000 (20%): loss 0.0123, 4.1 steps/s, 3m15s left``.
+  """
+
+  def __init__(self, total: int, initial: int, enabled: bool, *, every: int = 50,
+               stream: Any = None):
     self._bar = None
+    self._plain = False
+    self._stream = sys.stderr if stream is None else stream
+    self._total, self._every = total, max(1, int(every))
+    self._step = self._start = initial
+    self._started = time.monotonic()
     if enabled and jax.process_index() == 0:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-      self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                       file=sys.stderr, mininterval=1.0)
+      if _is_terminal(self._stream):
+        from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+        self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
+                         file=self._stream, mininterval=1.0)
+      else:
+        self._plain = True
 
   def reset(self, initial: int) -> None:
     """Starts counting from ``initial`` (the step a run resumes from)."""
+    self._step = self._start = initial
+    self._started = time.monotonic()
     if self._bar is not None:
       self._bar.reset(total=self._bar.total)
       self._bar.update(initial)
 
   def update(self, n: int = 1, **postfix: Any) -> None:
+    self._step += n
     if self._bar is not None:
       self._bar.update(n)
       if postfix:
         self._bar.set_postfix(postfix, refresh=False)
+    elif self._plain and (self._step % self._every == 0 or self._step == self._total):
+      self.write(self._line(postfix))
+
+  def _line(self, postfix: dict[str, Any]) -> str:
+    done = self._step - self._start
+    elapsed = time.monotonic() - self._started
+    rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
+    parts = [f"{k} {v}" for k, v in postfix.items()]
+    if rate:
+      parts.append(f"{rate:.3g} steps/s")
+      left = (self._total - self._step) / rate
+      if left > 0:
+        parts.append(f"{_duration(left)} left")
+    share = 100 * self._step / max(self._total, 1)
+    return (f"step {self._step}/{self._total} ({share:.0f}%)"
+            + (": " + ", ".join(parts) if parts else ""))
 
   def write(self, text: str) -> None:
     if self._bar is not None:
@@ -135,3 +177,12 @@ class Progress:
   def close(self) -> None:
     if self._bar is not None:
       self._bar.close()
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(round(seconds))
+  hours, rest = divmod(seconds, 3600)
+  minutes, secs = divmod(rest, 60)
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

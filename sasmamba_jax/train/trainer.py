@@ -319,7 +319,7 @@ class Trainer:
       return
     try:
       saved = json.loads(path.read_text())
-    except ValueError:
+    except (ValueError, RecursionError):
       return  # Unreadable: the restored checkpoint still has to fit the model.
     safe, unsafe = config_lib.resume_changes(saved, self.config)
     if unsafe:
@@ -352,7 +352,8 @@ class Trainer:
     lock = workdir_lock.WorkdirLock(self.workdir) if self.is_main else None
     if lock is not None:
       lock.acquire()
-    progress = observability.Progress(self.total_steps, 0, c.progress_bar)
+    progress = observability.Progress(self.total_steps, 0, c.progress_bar,
+                                      every=c.log_every_steps)
     ckpt = writer = None
     try:
       if lock is not None and lock.note:

@@ -67,7 +67,7 @@ class WorkdirLock:
   def _read(self) -> dict:
     try:
       return json.loads(self.path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
       return {"unreadable": True}
 
   def release(self) -> None:

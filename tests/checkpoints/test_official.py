@@ -194,6 +194,18 @@ def test_corrupt_and_foreign_files(tmp_path):
   np.savez(tmp_path / "obj.npz", a=np.array([{"a": 1}], dtype=object))
   with pytest.raises(CheckpointError, match="unreadable .npz"):
     load_official(tmp_path / "obj.npz")
+  npz = (DATA / "sasmamba_tiny_official.npz").read_bytes()
+  (tmp_path / "cut.npz").write_bytes(npz[: len(npz) // 2])
+  with pytest.raises(CheckpointError, match=r"cut.npz: unreadable .npz \(File is not "
+                                            r"a zip file\); download or convert"):
+    load_official(tmp_path / "cut.npz")
+  # A folder of tensors that are not an official state dict: the file is named.
+  (tmp_path / "hf").mkdir()
+  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+  save_file({"a/b": np.zeros(3, np.float32)}, str(tmp_path / "hf" / "model.safetensors"))
+  with pytest.raises(CheckpointError, match=r"hf: not a PoseMamba, SasMamba or ViTPose "
+                                            r"state dict: missing key"):
+    load_official(tmp_path / "hf")
   with pytest.raises(FileNotFoundError):
     load_official(tmp_path / "absent.pth")
   with pytest.raises(TypeError, match="path or a mapping"):

@@ -58,7 +58,17 @@ def test_prepare_data_cli(tmp_path, h36m_manual):
   built = _prepare_data("--dataset=synthetic_motion/tiny",
                         f"--data_dir={tmp_path / 'tfds'}")
   assert built.returncode == 0, built.stderr[-2000:]
+  # Says what it builds and where, not TFDS's "Downloading ... Unknown size".
+  assert built.stdout.startswith("building synthetic_motion/tiny (27-frame clips")
+  assert f" in {tmp_path / 'tfds' / 'synthetic_motion' / 'tiny'}" in built.stdout
+  assert "synthetic_motion/tiny built in " in built.stdout
   assert "train: 288 examples, test: 72 examples" in built.stdout
+  assert "Downloading" not in built.stdout + built.stderr
+  assert "Unknown size" not in built.stdout + built.stderr
+  # Nor TFDS's progress bars (no terminal here) or its warning about a dataset
+  # that is not built yet.
+  assert "\r" not in built.stdout + built.stderr
+  assert "Variant folder" not in built.stderr
   assert len(datasets.load("synthetic_motion/tiny", "test",
                            data_dir=tmp_path / "tfds")) == 72
   empty = tmp_path / "empty"

@@ -40,7 +40,12 @@ def test_reproduces_poseval_on_the_fixture(fixture_dir):
   assert got["Total"] == pytest.approx(expected["total_ap"], abs=1e-9)
   assert got["mean_precision"] == pytest.approx(expected["mean_precision"], abs=1e-9)
   assert got["mean_recall"] == pytest.approx(expected["mean_recall"], abs=1e-9)
-  assert evaluation.format_posetrack_table(got).split("\n") == expected["printed_table"]
+  assert evaluation.format_posetrack_table(got, poseval=True).split("\n") == expected[
+      "printed_table"]
+  table = evaluation.format_posetrack_table(got).splitlines()  # Markdown.
+  assert table[0].startswith("|     | Head |") and table[1].startswith("|-----|")
+  assert table[2] == "| mAP | " + " | ".join(
+      f"{got[k]:.1f}".rjust(len(k)) for k in posetrack.TABLE_KEYS) + " |"
   assert got["num_frames"] == expected["n_frames_after_cleanup"][0]
   for seq, metrics in expected["poseval_per_sequence_AP_metrics_json"].items():
     assert got["per_video"][seq] == pytest.approx(metrics["ap"][-1], abs=1e-9)
@@ -251,3 +256,18 @@ def test_posetrack17_files_give_the_same_numbers(fixture_dir, tmp_path):
   assert got["Total"] == pytest.approx(expected["total_ap"], abs=1e-9)
   for name, value in expected["per_joint_ap"].items():
     assert got["per_joint"][name] == pytest.approx(value, abs=1e-9)
+
+
+def test_tables_are_markdown():
+  one = {k: 70.0 + i for i, k in enumerate(posetrack.TABLE_KEYS)}
+  two = dict(one, Total=80.25)
+  table = evaluation.format_posetrack_comparison({"baseline": one, "glsmamba": two})
+  assert table.splitlines() == [
+      "| model    | Head | Shoulder | Elbow | Wrist |  Hip | Knee | Ankle | Total |",
+      "|----------|------|----------|-------|-------|------|------|-------|-------|",
+      "| baseline | 70.0 |     71.0 |  72.0 |  73.0 | 74.0 | 75.0 |  76.0 |  77.0 |",
+      "| glsmamba | 70.0 |     71.0 |  72.0 |  73.0 | 74.0 | 75.0 |  76.0 |  80.2 |"]
+  assert "&" not in evaluation.format_posetrack_table(one)
+  jhmdb = {k: 50.0 for k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee",
+                             "Ankle", "Mean")}
+  assert evaluation.format_sub_jhmdb_table(jhmdb).startswith("|     | Head |")

@@ -114,6 +114,10 @@ def test_arrays(tmp_path):
 @pytest.mark.parametrize("name,content,message", [
     ("empty.json", "", "the file is empty"),
     ("bad.json", "{not json", "not valid JSON"),
+    ("cut.json", '[{"image_id": "1', r"cut.json: not valid JSON \(Unterminated string "
+     r"starting at: line 1 column 15 \(char 14\)\); export the keypoints again"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000,
+     r"deep.json: not a keypoint file \(its JSON is nested too deeply to read\)"),
     ("none.json", "[]", "no detections"),
     ("what.json", '{"a": 1}', "not a known keypoint format"),
     ("x.csv", "1,2", "unknown input type '.csv'"),
@@ -121,6 +125,20 @@ def test_arrays(tmp_path):
      "NaN or infinite"),
     ("joints.json", json.dumps([{"image_id": 1, "keypoints": [1.0] * 30}]),
      "10 keypoints"),
+    # Wrong types inside a valid file: named with the entry, never a bare TypeError.
+    ("score.json", json.dumps([{"image_id": 1, "keypoints": [1.0] * 51,
+                                "score": "high"}]),
+     r"score.json: entry 0: score must be a number, got 'high'"),
+    ("ids.json", json.dumps([{"image_id": [1], "keypoints": [1.0] * 51}]),
+     r"ids.json: entry 0: 'image_id' must be a frame number or a file name"),
+    ("box.json", json.dumps([{"image_id": 1, "keypoints": [1.0] * 51, "bbox": [1]}]),
+     r"box.json: entry 0: a box must be 4 finite numbers"),
+    ("people_keypoints.json", json.dumps({"people": {"a": 1}}),
+     r"people_keypoints.json: not an OpenPose keypoints file \(no 'people' list\)"),
+    ("mm.json", json.dumps({"instance_info": [{"frame_id": 0, "instances": [
+        {"keypoints": [[1, 2]] * 17, "keypoint_scores": "x"}]}]}),
+     r"mm.json: frame 0 instance 0: 'keypoints' and 'keypoint_scores' must hold"),
+    ("empty.npy", "", r"empty.npy: cannot read the array \(EOFError"),
 ])
 def test_bad_files_name_the_problem(tmp_path, name, content, message):
   (tmp_path / name).write_text(content)
@@ -145,3 +163,52 @@ def test_more_bad_inputs(tmp_path):
     inference.read_keypoints(res, layout="halpe26")
   with pytest.raises(KeypointFileError, match="unknown format 'csv'"):
     inference.read_keypoints(res, format="csv")
+
+
+def test_npz_metadata_and_video_inputs_are_checked(tmp_path):
+  np.savez(tmp_path / "size.npz", keypoints=RNG.uniform(0, 1, (3, 17, 3)),
+           image_size=np.array(["a", "b"]), layout="coco")
+  with pytest.raises(KeypointFileError, match=r"size.npz: 'image_size' must be "
+                                              r"\(width, height\)"):
+    inference.read_keypoints(tmp_path / "size.npz")
+  np.savez(tmp_path / "fps.npz", keypoints=RNG.uniform(0, 1, (3, 17, 3)),
+           fps=np.array([1, 2]), layout="coco")
+  with pytest.raises(KeypointFileError, match=r"fps.npz: 'fps' must be one number"):
+    inference.read_keypoints(tmp_path / "fps.npz")
+  header = bytearray(np.lib.format.magic(1, 0) + b"\x76\x00{'descr': '<f8', ")
+  (tmp_path / "flipped.npy").write_bytes(bytes(header) + b"\xff" * 120)
+  with pytest.raises(KeypointFileError, match=r"flipped.npy: cannot read the array"):
+    inference.read_keypoints(tmp_path / "flipped.npy", layout="coco")
+  # Frames and boxes of --video.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax.inference import video  # pylint: disable=g-import-not-at-top
+  frames_dir = tmp_path / "frames"
+  frames_dir.mkdir()
+  Image.new("RGB", (64, 48)).save(frames_dir / "0.png")
+  frames = video.read_frames(frames_dir)
+  boxes = tmp_path / "boxes.json"
+  for entry, message in (
+      ({"image_id": 0, "bbox": "x", "score": 1}, r"entry 0: 'bbox' must be \[x, y, w, h\]"),
+      ({"image_id": 0, "bbox": [1, 2], "score": 1}, "got 2 numbers"),
+      ({"image_id": 0, "bbox": [1, 2, 3, 4], "score": "x"}, "'score' a number"),
+      ({"image_id": 0, "bbox": [1e300] * 4, "score": 1},
+       r"is not on the 64x48 frames")):
+    boxes.write_text(json.dumps([entry]))
+    with pytest.raises(KeypointFileError, match=rf"--boxes={boxes}: .*{message}"):
+      video.read_boxes(boxes, frames)
+  boxes.write_text("[" * 100_000 + "]" * 100_000)
+  with pytest.raises(KeypointFileError, match="nested too deeply"):
+    video.read_boxes(boxes, frames)
+  # A PNG claiming 40000 x 40000 pixels (a decompression bomb) is refused by name.
+  import struct  # pylint: disable=g-import-not-at-top
+  import zlib  # pylint: disable=g-import-not-at-top
+  chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                              + struct.pack(">I", zlib.crc32(kind + data)))
+  bomb = tmp_path / "bomb"
+  bomb.mkdir()
+  (bomb / "0.png").write_bytes(
+      b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40_000, 40_000,
+                                                        8, 2, 0, 0, 0))
+      + chunk(b"IEND", b""))
+  with pytest.raises(KeypointFileError, match=r"bomb/0.png: cannot decode the image"):
+    video.read_frames(bomb)

@@ -211,3 +211,74 @@ def test_video_to_3d_on_synthetic_frames(model_dir, tmp_path):
     (x0, y0, x1, y1), _ = viz.image_box(viz.layout(*gif.size), (160, 120))
     picture = np.asarray(gif.convert("RGB"), np.int32)[y0:y1, x0:x1]
     assert np.abs(picture - viz.render._IMAGE).max(-1).mean() > 20  # pylint: disable=protected-access
+
+
+def _tracked(path, frames=12, size=(640, 480), scores=0.9):
+  """A COCO results file of one tracked person moving in an image of ``size``."""
+  rng = np.random.default_rng(4)
+  items = []
+  for f in range(frames):
+    k = np.concatenate([rng.uniform(0.3, 0.7, (17, 2)) * size, np.full((17, 1),
+                                                                        scores)], 1)
+    items.append({"image_id": f, "category_id": 1, "keypoints": k.ravel().tolist(),
+                  "score": 1.0, "track_id": 0})
+  path.write_text(json.dumps(items))
+  return items
+
+
+def test_nonphysical_joints_are_filled_and_said(lifter, tmp_path):
+  items = _tracked(tmp_path / "k.json")
+  clean = inference.lift_detections(
+      inference.read_keypoints(tmp_path / "k.json"), lifter,
+      inference.prepare_output(tmp_path / "clean", False),
+      inference.LiftOptions(image_size=(640, 480), render="none"), log=lambda _: None)
+  assert not clean.get("warnings") and not clean.get("nonphysical_joints")
+  items[5]["keypoints"][3 * 9] = 1e30      # frame 5, COCO joint 9 (left wrist): x
+  (tmp_path / "k.json").write_text(json.dumps(items))
+  lines = []
+  summary = inference.lift_detections(
+      inference.read_keypoints(tmp_path / "k.json"), lifter,
+      inference.prepare_output(tmp_path / "out", False),
+      inference.LiftOptions(image_size=(640, 480), render="none"), log=lines.append)
+  track = np.load(tmp_path / "out" / "track_0.npz")
+  before = np.load(tmp_path / "clean" / "track_0.npz")
+  # Poses of the usual size, not thrown by a coordinate of 1e30.
+  assert np.abs(track["poses_3d"]).max() < 2 * np.abs(before["poses_3d"]).max()
+  assert np.abs(track["keypoints_2d"][..., :2]).max() < 640
+  wrist = skeletons.H36M.index("left_wrist")
+  assert track["filled"][5, wrist] and track["filled"].sum() == 1
+  assert summary["nonphysical_joints"] == 1
+  assert lines[0].startswith("warning: 1 joint(s) lie beyond any plausible position "
+                             "in a 640x480 image (x = 1e+30, y = ")
+  assert "in frame 5): treated as missing and filled over time" in lines[0]
+
+
+def test_keypoints_far_outside_the_image_size_are_warned(lifter, tmp_path):
+  _tracked(tmp_path / "k.json", size=(1920, 1080))
+  lines = []
+  summary = inference.lift_detections(
+      inference.read_keypoints(tmp_path / "k.json"), lifter,
+      inference.prepare_output(tmp_path / "out", False),
+      inference.LiftOptions(image_size=(640, 480), render="none"), log=lines.append)
+  assert lines and lines[0].startswith("warning: 117 of 204 keypoints")
+  (warning,) = summary["warnings"]
+  assert warning.startswith("117 of 204 keypoints lie far outside the 640x480 image "
+                            "(they span x 582..1343, y 325..754)")
+  assert warning.endswith("unless --image_size is the size of the frames the "
+                          "keypoints were detected on")
+  assert lines[0] == f"warning: {warning}"
+
+
+def test_no_joint_above_the_score_threshold_is_one_line(lifter, tmp_path):
+  _tracked(tmp_path / "k.json", scores=0.0)
+  lines = []
+  with pytest.raises(inference.LiftError) as error:
+    inference.lift_detections(
+        inference.read_keypoints(tmp_path / "k.json"), lifter,
+        inference.prepare_output(tmp_path / "out", False),
+        inference.LiftOptions(image_size=(640, 480), render="none"), log=lines.append)
+  assert str(error.value) == (
+      "no joint of any of the 12 detections scores >= --score_threshold=0.3 (the "
+      "highest score is 0): nothing to lift; lower --score_threshold if the "
+      "detector scores on another scale, or check its output")
+  assert not lines

@@ -71,8 +71,9 @@ def _configs() -> list[CocoConfig]:
 def _read_json(path: pathlib.Path) -> Any:
   try:
     return json.loads(path.read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise safe_io.DataFileError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise safe_io.DataFileError(f"{path}: not a readable JSON file "
+                                f"({safe_io.json_problem(e)})") from None
 
 
 def ground_truth_boxes(image: dict[str, Any], annotations: list[dict[str, Any]]

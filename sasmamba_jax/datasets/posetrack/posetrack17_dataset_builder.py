@@ -50,8 +50,9 @@ def read_video_17(path: pathlib.Path) -> pc.VideoInfo:
   """Reads a PoseTrack17 (``annolist``) file into the shared video structure."""
   try:
     data = json.loads(pathlib.Path(path).read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise safe_io.DataFileError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise safe_io.DataFileError(f"{path}: not a readable JSON file "
+                                f"({safe_io.json_problem(e)})") from None
   annolist = safe_io.require_key(data, "annolist", str(path))
   frames = []
   for k, entry in enumerate(annolist):

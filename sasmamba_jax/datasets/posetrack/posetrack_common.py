@@ -147,8 +147,9 @@ def read_video(path: PathLike) -> VideoInfo:
   path = pathlib.Path(path)
   try:
     data = json.loads(path.read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise safe_io.DataFileError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise safe_io.DataFileError(f"{path}: not a readable JSON file "
+                                f"({safe_io.json_problem(e)})") from None
   what = str(path)
   images = safe_io.require_key(data, "images", what)
   annotations = data.get("annotations") or []
@@ -247,8 +248,9 @@ def load_val_boxes(path: pathlib.Path, threshold: float) -> dict[int, list[tuple
   ``threshold`` (COCO detection results: image_id, category_id, bbox, score)."""
   try:
     data = json.loads(path.read_text())
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise safe_io.DataFileError(f"{path}: not a readable JSON file ({e})") from e
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    raise safe_io.DataFileError(f"{path}: not a readable JSON file "
+                                f"({safe_io.json_problem(e)})") from None
   if not isinstance(data, list):
     raise safe_io.DataFileError(f"{path}: expected a list of detections "
                                 "({image_id, category_id, bbox, score})")
