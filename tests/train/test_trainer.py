@@ -195,7 +195,11 @@ def _run_script(script: str, env_extra: dict[str, str], timeout=600):
 
 
 _SCRIPT = """
-import json, sys
+import faulthandler, json, os, sys
+# A process stuck for minutes writes every thread's stack beside its run (the test
+# shows them): a hang says where it is.
+_stacks = open({workdir!r} + f".stacks.{{os.getpid()}}", "w")
+faulthandler.dump_traceback_later(90, repeat=False, file=_stacks)
 sys.path.insert(0, "tests/train")
 from tests.train.test_trainer import tiny
 from tests.train.test_config import load_config
@@ -246,8 +250,9 @@ def test_two_processes_over_jax_distributed(data_dir, tmp_path):
                        overrides=overrides),
         {"JAX_PLATFORMS": "cpu", "JAX_ENABLE_COMPILATION_CACHE": "false"}))
   outs = [p.communicate(timeout=600) for p in procs]
+  stacks = "".join(f.read_text() for f in tmp_path.glob("run.stacks.*"))
   for p, (out, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-3000:]
+    assert p.returncode == 0, err[-3000:] + "\nstacks of a stuck process:\n" + stacks
   results = [json.loads(o.split("RESULT", 1)[1]) for o, _ in outs]
   assert results[0] == results[1] and np.isfinite(results[0]["p1_mm"])
   assert (tmp_path / "run" / "eval" / "step_3.json").is_file()
