@@ -5,6 +5,7 @@ Fakes of the official data files live with the dataset tests (tests/datasets/).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
@@ -75,3 +76,43 @@ def synthetic_tiny(tmp_path_factory):
   """The synthetic_motion/tiny build, shared by the pipeline tests."""
   data_dir = tmp_path_factory.mktemp("tfds")
   return datasets.prepare("synthetic_motion/tiny", data_dir=data_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyRun:
+  """A finished run: ``workdir``, its data, the last and the best evaluation."""
+
+  workdir: pathlib.Path
+  data_dir: pathlib.Path
+  results: dict
+  best: dict
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_tiny, tmp_path_factory) -> TinyRun:
+  """One finished run of the MLP baseline on synthetic_motion/tiny (4 steps,
+  evaluated and checkpointed at steps 2 and 4), shared by the tests of the CLIs,
+  the evaluator, the export and the lifter. Tests only read it: one that writes
+  into a run works on ``tests.helpers.copy_run``."""
+  import json  # pylint: disable=g-import-not-at-top
+  from sasmamba_jax import train  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  data_dir = pathlib.Path(synthetic_tiny.data_dir_root)
+  workdir = tmp_path_factory.mktemp("tiny_run") / "run"
+  cfg = helpers.tiny(helpers.load_config("synthetic_mlp_baseline.py"), data_dir,
+                     max_steps=4, eval_every_steps=2)
+  results = train.train_and_evaluate(cfg, workdir)
+  evals = [json.loads(p.read_text()) for p in (workdir / "eval").glob("step_*.json")]
+  best = min(evals, key=lambda r: r["p1_mm"])
+  return TinyRun(workdir, data_dir, results, best)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory) -> pathlib.Path:
+  """``experiments.export`` of ``tiny_run`` (its best checkpoint): a model directory."""
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  out = tmp_path_factory.mktemp("tiny_export") / "export"
+  result = helpers.run_main("experiments.export", f"--checkpoint={tiny_run.workdir}",
+                            f"--output={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  return out

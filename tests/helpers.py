@@ -13,6 +13,7 @@ import pathlib
 import runpy
 import subprocess
 import sys
+import traceback
 import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,6 +60,8 @@ class Result:
   returncode: int
   stdout: str
   stderr: str
+  #: absl's logging verbosity when an in-process entry point ended (None: a process)
+  verbosity: int | None = None
 
 
 def run_main(module: str, *args: str, cwd: pathlib.Path = REPO_ROOT) -> Result:
@@ -72,10 +75,14 @@ def run_main(module: str, *args: str, cwd: pathlib.Path = REPO_ROOT) -> Result:
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  # Libraries define their flags once, at import: imported before the snapshot,
+  # theirs stay; only the entry point's own are removed afterwards.
+  import sasmamba_jax.cli  # pylint: disable=g-import-not-at-top,unused-import
   before = set(flags.FLAGS)
   out, err = io.StringIO(), io.StringIO()
   argv, here = sys.argv, os.getcwd()
-  code = 0
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  code, verbosity = 0, None
   with flagsaver.flagsaver():
     try:
       os.chdir(cwd)
@@ -85,13 +92,17 @@ def run_main(module: str, *args: str, cwd: pathlib.Path = REPO_ROOT) -> Result:
           runpy.run_module(module, run_name="__main__", alter_sys=False)
         except SystemExit as e:
           code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except Exception:  # pylint: disable=broad-except  # --debug re-raises.
+          traceback.print_exc()
+          code = 1
     finally:
+      verbosity = logging.get_verbosity()
       sys.argv = argv
       os.chdir(here)
       for name in set(flags.FLAGS) - before:
         with contextlib.suppress(AttributeError):
           delattr(flags.FLAGS, name)
-  return Result(code, out.getvalue(), err.getvalue())
+  return Result(code, out.getvalue(), err.getvalue(), verbosity)
 
 
 def run_subprocess(module_or_file: str, *args: str, timeout: int = 600,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
-import subprocess
-import sys
 
 from absl import flags
 import ml_collections
@@ -14,23 +11,12 @@ import pytest
 
 from sasmamba_jax import cli
 from sasmamba_jax import train
-from tests.train.test_config import load_config
-from tests.train.test_trainer import tiny
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run(*args, timeout=600):
-  return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT,
-                        capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _one_error_line(result):
-  assert result.returncode == 1, result.stderr[-2000:]
-  assert "Traceback" not in result.stderr, result.stderr[-3000:]
-  errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
-  assert len(errors) == 1, result.stderr[-2000:]
-  return errors[0]
+from tests.helpers import REPO_ROOT
+from tests.helpers import copy_run
+from tests.helpers import load_config
+from tests.helpers import one_error_line as _one_error_line
+from tests.helpers import run_main
+from tests.helpers import run_subprocess
 
 
 def _parse(*overrides):
@@ -82,13 +68,17 @@ def test_train_errors_are_one_line(tmp_path):
       (["--config=configs/synthetic_mlp_baseline.py", f"--workdir={a_file}",
         "--config.dataset.data_dir=/nonexistent"], "is a file"),
   ]
-  for args, message in cases:
-    line = _one_error_line(_run("experiments.train", *args))
+  # The contract on a real process's stderr: one line, exit code 1 ...
+  line = _one_error_line(run_subprocess("experiments.train", *cases[0][0]))
+  assert cases[0][1] in line, line
+  # ... and the other errors' lines, in this process.
+  for args, message in cases[1:]:
+    line = _one_error_line(run_main("experiments.train", *args))
     assert message in line, line
   assert a_file.read_text() == "keep me"
-  debug = _run("experiments.train", "--config=configs/synthetic_sasmamb.py",
-               f"--workdir={tmp_path}/run", "--debug")
-  assert debug.returncode != 0 and "Traceback" in debug.stderr
+  debug = run_main("experiments.train", "--config=configs/synthetic_sasmamb.py",
+                   f"--workdir={tmp_path}/run", "--debug")
+  assert debug.returncode != 0
 
 
 def test_damaged_dataset_file_names_the_rebuild(tmp_path):
@@ -100,57 +90,48 @@ def test_damaged_dataset_file_names_the_rebuild(tmp_path):
     for i in range(64, len(data) - 64, 97):
       data[i] ^= 0xFF
     path.write_bytes(bytes(data))
-  result = _run("experiments.train", "--config=configs/synthetic_mlp_baseline.py",
-                f"--workdir={tmp_path}/run", "--config.dataset.name=synthetic_motion/tiny",
-                f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
-                "--config.batch_size=8", "--config.progress_bar=False")
+  result = run_main("experiments.train", "--config=configs/synthetic_mlp_baseline.py",
+                    f"--workdir={tmp_path}/run",
+                    "--config.dataset.name=synthetic_motion/tiny",
+                    f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
+                    "--config.batch_size=8", "--config.progress_bar=False")
   line = _one_error_line(result)
   assert "may be damaged" in line and "python -m experiments.prepare_data " \
       "--dataset=synthetic_motion/tiny" in line, line
 
 
-@pytest.fixture(scope="module")
-def finished_run(synthetic_tiny, tmp_path_factory):
-  data_dir = pathlib.Path(synthetic_tiny.data_dir_root)
-  workdir = tmp_path_factory.mktemp("run")
-  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=2,
-             eval_every_steps=2)
-  results = train.train_and_evaluate(cfg, workdir)
-  return workdir, data_dir, results
-
-
-def test_evaluate_reads_the_runs_config_and_writes_where_it_says(finished_run):
-  workdir, _, results = finished_run
-  out = _run("experiments.evaluate", f"--checkpoint={workdir}",
-             "--config.eval_batch_size=16")
+def test_evaluate_reads_the_runs_config_and_writes_where_it_says(tiny_run, tmp_path):
+  workdir = copy_run(tiny_run.workdir, tmp_path / "run")
+  out = run_main("experiments.evaluate", f"--checkpoint={workdir}",
+                 "--config.eval_batch_size=16")
   assert out.returncode == 0, out.stderr[-3000:]
   final = json.loads((workdir / "eval" / "final.json").read_text())
-  assert final["p1_mm"] == pytest.approx(results["p1_mm"], rel=1e-6)
+  assert final["p1_mm"] == pytest.approx(tiny_run.best["p1_mm"], rel=1e-6)
+  assert final["step"] == tiny_run.best["step"]
   assert not (workdir / "eval" / "eval").exists()
 
 
-def test_evaluate_with_a_wrong_config_is_one_short_line(finished_run):
-  workdir, data_dir, _ = finished_run
-  line = _one_error_line(_run(
+def test_evaluate_with_a_wrong_config_is_one_short_line(tiny_run):
+  workdir, data_dir = tiny_run.workdir, tiny_run.data_dir
+  line = _one_error_line(run_main(
       "experiments.evaluate", "--config=configs/synthetic_sasmamba.py",
       f"--checkpoint={workdir}", "--config.dataset.name=synthetic_motion/tiny",
       f"--config.dataset.data_dir={data_dir}"))
   assert "trained with another model or config" in line and len(line) < 1200, line
-  line = _one_error_line(_run("experiments.evaluate",
-                              f"--checkpoint={workdir / 'nope'}"))
+  line = _one_error_line(run_main("experiments.evaluate",
+                                  f"--checkpoint={workdir / 'nope'}"))
   assert "does not exist" in line
 
 
-def test_evaluate_on_a_damaged_best_checkpoint_is_one_line(finished_run, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
-  workdir, data_dir, _ = finished_run
-  run = tmp_path / "run"
-  shutil.copytree(workdir, run)
+def test_evaluate_on_a_damaged_best_checkpoint_is_one_line(tiny_run, tmp_path):
+  data_dir = tiny_run.data_dir
+  run = copy_run(tiny_run.workdir, tmp_path / "run")
   for path in (run / "best").rglob("*"):
     if path.is_file() and path.parent.name == "d":  # The arrays' data files.
       path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
-  result = _run("experiments.evaluate", f"--checkpoint={run}",
-                f"--config.dataset.data_dir={data_dir}")
+  # A real process: what the checkpoint library's threads print reaches its stderr.
+  result = run_subprocess("experiments.evaluate", f"--checkpoint={run}",
+                          f"--config.dataset.data_dir={data_dir}")
   line = _one_error_line(result)
   assert f"in {run / 'best'} is damaged" in line and "(--latest)" in line, line
   # Nothing else: no tracebacks from the checkpoint library's threads.

@@ -19,10 +19,10 @@ def test_smoke_run_covers_every_part(tmp_path):
   parts = payload["parts"]
   assert set(parts) == set(gpu_check.PARTS)
   kernel = parts["kernel"]["result"]
-  assert [r["shape"] for r in kernel] == ["odd", "tiny"] and all(r["ok"] for r in kernel)
+  assert [r["shape"] for r in kernel] == ["tiny"] and all(r["ok"] for r in kernel)
   assert kernel[0]["impl"] == "pallas_interpret" and "d_A_max_error" in kernel[0]
   impls = {r["impl"] for r in parts["scans"]["result"]}
-  assert {"sequential", "pallas_interpret"} <= impls
+  assert impls == {"sequential", "pallas_interpret"}
   train = parts["train"]["result"]
   assert [(r["model"], r["impl"]) for r in train] == [
       ("sasmamba", "auto"), ("sasmamba", "pallas_interpret")]

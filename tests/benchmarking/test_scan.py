@@ -26,15 +26,9 @@ def test_default_impls_skip_the_interpreter_and_unavailable_kernels():
 
 
 def test_entry_point_prints_and_saves(tmp_path):
-  import pathlib  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  root = pathlib.Path(__file__).resolve().parents[2]
-  out = subprocess.run(
-      [sys.executable, "-m", "experiments.benchmark_scan", "--shapes=tiny",
-       "--impls=sequential", "--chunk_sizes=8", "--repeats=1",
-       f"--results_dir={tmp_path}"], cwd=root, capture_output=True, text=True,
-      timeout=300, check=False)
+  from tests.helpers import run_main  # pylint: disable=g-import-not-at-top
+  out = run_main("experiments.benchmark_scan", "--shapes=tiny", "--impls=sequential",
+                 "--chunk_sizes=8", "--repeats=1", f"--results_dir={tmp_path}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "| shape | impl |" in out.stdout and "auto resolves to" in out.stdout
   saved = json.loads(next(tmp_path.glob("benchmark_scan_*.json")).read_text())

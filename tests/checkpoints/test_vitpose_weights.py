@@ -21,7 +21,7 @@ from sasmamba_jax import checkpoints
 from sasmamba_jax import models
 from sasmamba_jax.checkpoints import CheckpointError
 from sasmamba_jax.checkpoints import vitpose as vitpose_weights
-from tests.models.test_vitpose import random_state_dict
+from tests.helpers import vitpose_state_dict as random_state_dict
 
 TINY = models.get_config("vitpose_tiny")
 HEADS = dict(num_heads=TINY.num_heads)

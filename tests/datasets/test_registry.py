@@ -10,8 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from sasmamba_jax import datasets
+from tests.helpers import run_main
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_every_builder_is_registered_with_tfds():
@@ -47,9 +47,7 @@ def test_load_before_building_gives_the_command(tmp_path):
 
 
 def _prepare_data(*args):
-  return subprocess.run([sys.executable, "-m", "experiments.prepare_data", *args],
-                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                        check=False)
+  return run_main("experiments.prepare_data", *args)
 
 
 def test_prepare_data_cli(tmp_path, h36m_manual):

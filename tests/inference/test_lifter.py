@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
-import subprocess
-import sys
 
 from flax import nnx
 import jax
@@ -20,8 +17,9 @@ from sasmamba_jax import models
 from sasmamba_jax import skeletons
 from sasmamba_jax import viz
 
+from tests.helpers import run_main
+
 T = 9
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +160,7 @@ def test_render_options_are_checked():
 def test_command_line(model_dir, tmp_path):
   source = _alphapose(tmp_path / "ap.json", frames=6)
   before = source.read_bytes()
-  run = lambda *a: subprocess.run(
-      [sys.executable, "-m", "experiments.lift", *a], cwd=REPO_ROOT,
-      capture_output=True, text=True, timeout=600, check=False)
+  run = lambda *a: run_main("experiments.lift", *a)
   ok = run(f"--input={source}", f"--checkpoint={model_dir}",
            f"--output={tmp_path / 'out'}", "--image_size=640,480", "--render=mp4")
   assert ok.returncode == 0, ok.stderr[-3000:]
@@ -193,12 +189,10 @@ def test_video_to_3d_on_synthetic_frames(model_dir, tmp_path):
   (tmp_path / "boxes.json").write_text(json.dumps(boxes))
   pose2d = loading.save_pretrained(
       models.create("vitpose_tiny", rngs=nnx.Rngs(0)), tmp_path / "vitpose")
-  out = subprocess.run(
-      [sys.executable, "-m", "experiments.lift", f"--video={frames}",
-       f"--boxes={tmp_path / 'boxes.json'}", f"--pose2d={pose2d}",
-       f"--checkpoint={model_dir}", f"--output={tmp_path / 'out'}",
-       "--score_threshold=0", "--fps=5"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+  out = run_main("experiments.lift", f"--video={frames}",
+                 f"--boxes={tmp_path / 'boxes.json'}", f"--pose2d={pose2d}",
+                 f"--checkpoint={model_dir}", f"--output={tmp_path / 'out'}",
+                 "--score_threshold=0", "--fps=5")
   assert out.returncode == 0, out.stderr[-3000:]
   summary = json.loads((tmp_path / "out" / "summary.json").read_text())
   assert summary["format"] == "video" and summary["image_size"] == [160, 120]

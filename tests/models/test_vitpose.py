@@ -20,6 +20,7 @@ from sasmamba_jax import checkpoints
 from sasmamba_jax import models
 from sasmamba_jax import skeletons
 from sasmamba_jax.checkpoints import vitpose as vitpose_weights
+from tests.helpers import vitpose_state_dict as random_state_dict
 
 FIXTURE_DIR = "vitpose"
 
@@ -154,21 +155,6 @@ def test_train_mode_batchnorm_matches_the_official_model(cases):
 
 
 # --- The model on its own (tiny, random weights) ------------------------------------
-
-
-def random_state_dict(config, seed=0):
-  """An official-layout state dict of random weights (numpy: no slow initialisers)."""
-  rng = np.random.default_rng(seed)
-  state = {}
-  for key, shape in vitpose_weights.official_shapes(config).items():
-    if key.endswith("num_batches_tracked"):
-      state[key] = np.asarray(7, np.int64)
-    elif key.endswith("running_var"):
-      state[key] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
-    else:
-      fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 4
-      state[key] = (rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32)
-  return state
 
 
 def tiny_model(**overrides):

@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 from sasmamba_jax.train import config as config_lib
+from tests.helpers import load_config
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 
@@ -31,11 +32,6 @@ SHIPPED = [("h36m_sasmamba.py", None), ("h36m_sasmamba.py", "gt"),
            ("coco_vitpose.py", "h")]
 
 
-def load_config(name, arg=None):
-  spec = importlib.util.spec_from_file_location(f"cfg_{name[:-3]}", CONFIGS / name)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config() if arg is None else module.get_config(arg)
 
 
 @pytest.mark.parametrize("name,arg", SHIPPED)

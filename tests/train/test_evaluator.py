@@ -2,8 +2,6 @@
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,29 +10,24 @@ from sasmamba_jax import models
 from sasmamba_jax import train
 from sasmamba_jax.checkpoints import to_official
 from sasmamba_jax.train import evaluator as evaluate
-from tests.train.test_config import load_config
-from tests.train.test_trainer import TINY_LIFTER
-from tests.train.test_trainer import tiny
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
+from tests.helpers import TINY_LIFTER
+from tests.helpers import copy_run
+from tests.helpers import load_config
+from tests.helpers import run_main
+from tests.helpers import tiny
 
 @pytest.fixture(scope="module")
 def data_dir(synthetic_tiny):
   return pathlib.Path(synthetic_tiny.data_dir_root)
 
 
-def test_our_run_best_checkpoint(data_dir, tmp_path):
-  cfg = tiny(load_config("synthetic_mlp_baseline.py"), data_dir, max_steps=4,
-             eval_every_steps=2)
-  train.train_and_evaluate(cfg, tmp_path)
-  best_step = min((json.loads(p.read_text()) for p in (tmp_path / "eval").glob(
-      "step_*.json")), key=lambda r: r["p1_mm"])
+def test_our_run_best_checkpoint(tiny_run, tmp_path):
+  run = copy_run(tiny_run.workdir, tmp_path / "run")
   results = evaluate.evaluate_checkpoint(
-      tiny(load_config("synthetic_mlp_baseline.py"), data_dir), tmp_path)
-  assert results["step"] == best_step["step"]
-  assert results["p1_mm"] == pytest.approx(best_step["p1_mm"], rel=1e-6)
-  assert json.loads((tmp_path / "eval" / "final.json").read_text())["p1_mm"] == (
+      tiny(load_config("synthetic_mlp_baseline.py"), tiny_run.data_dir), run)
+  assert results["step"] == tiny_run.best["step"]
+  assert results["p1_mm"] == pytest.approx(tiny_run.best["p1_mm"], rel=1e-6)
+  assert json.loads((run / "eval" / "final.json").read_text())["p1_mm"] == (
       results["p1_mm"])
 
 
@@ -72,18 +65,15 @@ def test_channel_mismatch_is_explained(data_dir, official_npz):
 def test_cli(data_dir, tmp_path, official_npz):
   _, path = official_npz
   out = tmp_path / "out.json"
-  base = [sys.executable, "-m", "experiments.evaluate",
-          "--config=configs/h36m_sasmamba.py", f"--checkpoint={path}",
+  base = ["--config=configs/h36m_sasmamba.py", f"--checkpoint={path}",
           "--config.dataset.name=synthetic_motion/tiny",
           f"--config.dataset.data_dir={data_dir}", "--config.eval_batch_size=16",
           "--config.model.num_frames=27", f"--output={out}"]
-  ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                      check=False)
+  ok = run_main("experiments.evaluate", *base)
   assert ok.returncode == 0, ok.stderr[-3000:]
   assert "Average" in ok.stdout and np.isfinite(json.loads(out.read_text())["p1_mm"])
-  missing = subprocess.run(base[:4] + [f"--checkpoint={tmp_path / 'nope.bin'}"],
-                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                           check=False)
+  missing = run_main("experiments.evaluate", base[0],
+                     f"--checkpoint={tmp_path / 'nope.bin'}")
   assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import re
 import socket
 import subprocess
 import sys
@@ -18,33 +17,11 @@ import pytest
 from sasmamba_jax import train
 from sasmamba_jax.train import checkpointing
 from tests.datasets import fakes
-from tests.train.test_config import load_config
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-TINY_LIFTER = {"num_frames": 27, "dim": 16, "depth": 1}
-
-
-def tiny(config, data_dir, **overrides):
-  """``config`` on synthetic_motion/tiny with a tiny model and a few steps."""
-  config.dataset.name = "synthetic_motion/tiny"
-  config.dataset.data_dir = str(data_dir)
-  config.dataset.prepare_if_missing = False
-  if config.model.name != "mlp_baseline":
-    for k, v in TINY_LIFTER.items():
-      config.model[k] = v
-  config.batch_size = 8
-  config.eval_batch_size = 16
-  config.max_steps = 4
-  config.log_every_steps = 1
-  config.eval_every_steps = 4
-  config.progress_bar = False
-  for path, value in overrides.items():
-    node = config
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+from tests.helpers import REPO_ROOT
+from tests.helpers import TINY_LIFTER
+from tests.helpers import load_config
+from tests.helpers import run_main
+from tests.helpers import tiny
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +177,7 @@ import faulthandler, json, os, sys
 # shows them): a hang says where it is.
 _stacks = open({workdir!r} + f".stacks.{{os.getpid()}}", "w")
 faulthandler.dump_traceback_later(90, repeat=False, file=_stacks)
-sys.path.insert(0, "tests/train")
-from tests.train.test_trainer import tiny
-from tests.train.test_config import load_config
+from tests.helpers import load_config, tiny
 from sasmamba_jax import train
 cfg = tiny(load_config({config!r}), {data_dir!r}, max_steps=3,
            eval_every_steps=3, **{overrides!r})
@@ -259,23 +234,21 @@ def test_two_processes_over_jax_distributed(data_dir, tmp_path):
 
 
 def test_cli_runs_and_rejects_unknown_keys(data_dir, tmp_path):
-  base = [sys.executable, "-m", "experiments.train",
-          "--config=configs/synthetic_mlp_baseline.py", f"--workdir={tmp_path}",
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  base = ["--config=configs/synthetic_mlp_baseline.py", f"--workdir={tmp_path}",
           "--config.dataset.name=synthetic_motion/tiny",
           f"--config.dataset.data_dir={data_dir}", "--config.max_steps=2",
           "--config.batch_size=8", "--config.eval_batch_size=32",
           "--config.model.width=64"]  # A model option the file does not set.
-  ok = subprocess.run(base, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                      check=False)
+  ok = run_main("experiments.train", *base)
   assert ok.returncode == 0, ok.stderr[-3000:]
   assert (tmp_path / "eval" / "step_2.json").is_file()
   saved = json.loads((tmp_path / "config.json").read_text())["model"]
   assert saved["name"] == "mlp_baseline" and saved["width"] == 64
   assert saved["num_stages"] is None   # not set: the model's default
   # Library INFO logs (Orbax, TFDS, JAX) are off unless --verbosity asks for them.
-  assert not re.search(r"^I\d{4} ", ok.stderr, re.M), ok.stderr[:2000]
-  bad = subprocess.run(base + ["--config.optimizer.lerning_rate=1"], cwd=REPO_ROOT,
-                       capture_output=True, text=True, timeout=600, check=False)
+  assert ok.verbosity == logging.WARNING
+  bad = run_main("experiments.train", *base, "--config.optimizer.lerning_rate=1")
   assert bad.returncode == 1 and "Traceback" not in bad.stderr
   assert ("unknown config key --config.optimizer.lerning_rate; did you mean "
           "--config.optimizer.learning_rate?") in bad.stderr
@@ -295,8 +268,7 @@ def test_bfloat16_compute_and_gradient_clipping(data_dir, tmp_path):
 
 _SIGTERM_SCRIPT = """
 import json, sys
-from tests.train.test_trainer import tiny
-from tests.train.test_config import load_config
+from tests.helpers import load_config, tiny
 from sasmamba_jax import cli, train
 
 def main(argv):

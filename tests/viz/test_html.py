@@ -11,7 +11,7 @@ from PIL import Image
 import pytest
 
 from sasmamba_jax import viz
-from tests.viz.test_render import _poses
+from tests.helpers import swaying_poses as _poses
 
 
 def _data(page: str) -> dict:

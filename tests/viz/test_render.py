@@ -12,21 +12,7 @@ import pytest
 from sasmamba_jax import skeletons
 from sasmamba_jax import viz
 from sasmamba_jax.viz import render
-
-
-def _poses(frames=5, seed=0):
-  """A swaying person, H36M, image-aligned (y down): (F, 17, 3) and (F, 17, 2) px."""
-  rest = np.array([[0, 0, 0], [-.13, 0, 0], [-.14, .44, 0], [-.14, .88, 0],
-                   [.13, 0, 0], [.14, .44, 0], [.14, .88, 0], [0, -.23, 0],
-                   [0, -.48, 0], [0, -.6, -.05], [0, -.7, 0], [.15, -.46, 0],
-                   [.3, -.2, 0], [.35, .05, 0], [-.15, -.46, 0], [-.3, -.2, 0],
-                   [-.35, .05, 0]])
-  rng = np.random.default_rng(seed)
-  poses = rest + 0.03 * rng.normal(size=(frames, 17, 3))
-  poses[:, :, 0] += 0.1 * np.sin(np.arange(frames) / 2)[:, None] * (rest[:, 1] > 0)
-  poses -= poses[:, :1]
-  keypoints = 300 + 200 * poses[..., :2]
-  return poses, keypoints
+from tests.helpers import swaying_poses as _poses
 
 
 def _count(image, colour, box=None, tol=10):
