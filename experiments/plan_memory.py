@@ -37,6 +37,8 @@ _TABLE = flags.DEFINE_bool("table", False, "Plan every recipe config on every de
                            "and write benchmarks/results/plan_memory.json.")
 _RESUME = flags.DEFINE_bool("resume", False, "With --table: keep the configs already "
                             "in the results file and plan the others.")
+_SEARCH = flags.DEFINE_bool("search", True, "Search the largest batch that fits "
+                            "(--nosearch: compile at the config's batch only).")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", "benchmarks/results",
                                    "Where --table writes its JSON.")
 
@@ -49,8 +51,12 @@ def main(argv):
     if _RESUME.value and previous.is_file():
       done = json.loads(previous.read_text())["rows"]
     save = lambda payload: plan_table.save(payload, _RESULTS_DIR.value)
+    # --device narrows the table's devices only when given.
+    devices = (_DEVICE.value if flags.FLAGS["device"].present
+               else plan_table.DEVICES)
     payload = plan_table.run_table(cli.load_config_file, log=print, done=done,
-                                   save=save)
+                                   save=save, devices=devices,
+                                   search=_SEARCH.value)
     path = save(payload)
     print(plan_table.markdown(payload))
     print(f"saved {path}")
@@ -61,7 +67,8 @@ def main(argv):
   spec = config_flags.get_config_filename(flags.FLAGS["config"])
   rows = plan_table.plan_config(_CONFIG.value, spec, _DEVICE.value,
                                 shardings=_PARAM_SHARDING.value, budget_bytes=budget,
-                                max_batch=_MAX_BATCH.value, log=print)
+                                max_batch=_MAX_BATCH.value, search=_SEARCH.value,
+                                log=print)
   print(plan_table.markdown({"rows": rows}))
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from flax import nnx
 import jax
+from jax.experimental.compilation_cache import compilation_cache as jax_compilation_cache
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -197,13 +198,19 @@ def _batch(run: _Run, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
 @contextlib.contextmanager
 def no_persistent_cache():
   """Compiles for compile-only devices stay out of JAX's persistent cache: no
-  client can load them back, so an entry would only cost disk and a warning."""
+  client can load them back, so an entry would only cost disk and a warning.
+
+  JAX decides once per process whether the cache is used: the flag alone does not
+  turn an initialized cache off, so the decision is reset on the way in and out.
+  """
   enabled = jax.config.jax_enable_compilation_cache
   jax.config.update("jax_enable_compilation_cache", False)
+  jax_compilation_cache.reset_cache()
   try:
     yield
   finally:
     jax.config.update("jax_enable_compilation_cache", enabled)
+    jax_compilation_cache.reset_cache()
 
 
 def _compile(jitted, args: tuple[Any, ...], target: targets_lib.Target

@@ -51,6 +51,7 @@ def environment() -> dict[str, Any]:
 def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[str],
                 *, shardings: Sequence[str] | None = None,
                 budget_bytes: int | None = None, max_batch: int = 1 << 16,
+                search: bool = True,
                 log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
   """Rows of the table for one config: one per device and parameter sharding.
 
@@ -67,6 +68,8 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
     shardings: parameter shardings to search (default: the config's).
     budget_bytes: memory per device (default: the device's).
     max_batch: search no global batch above this.
+    search: False compiles every row at the config's batch only (one compile
+      each; ``largest_batch`` None): the quick table.
     log: progress lines.
   """
   rows = []
@@ -85,7 +88,7 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
       start = time.perf_counter()
       c = config.copy_and_resolve_references()
       c.batch_size = batch
-      if mode in searched:
+      if search and mode in searched:
         # n devices hold about n times one device's batch: start the search there.
         hint = n * single[target.platform] if target.platform in single else None
         p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
@@ -98,7 +101,8 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
         _, r = compile_lib.compile_train_step(c, target, param_sharding=mode)
         largest = at_largest = None
         budget = budget_bytes or target.memory_bytes
-        compiles, note = 1, memory.budget_note(target, budget)
+        # What it takes to use this much (not the whole budget: nothing searched).
+        compiles, note = 1, memory.budget_note(target, r.peak_bytes)
         if log:
           log(f"  {name} batch {batch}: {r.peak_bytes / GB:.2f} GB per device "
               f"(compiled in {r.compile_seconds:.0f} s)")
@@ -160,7 +164,8 @@ def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
               recipes: Sequence[tuple[str, str]] = RECIPES,
               devices: Sequence[str] = DEVICES,
               done: Sequence[dict[str, Any]] = (),
-              save: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+              save: Callable[[dict[str, Any]], Any] | None = None,
+              search: bool = True) -> dict[str, Any]:
   """Plans every recipe (loaded with ``load_config(spec)``) on every device;
   returns the JSON payload.
 
@@ -172,6 +177,7 @@ def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
       again (``--resume``).
     save: called with the payload after each config (a long table survives an
       interruption).
+    search: search each config's largest batch (False: the config's batch only).
   """
   rows = [r for r in done if r["config"] in {spec for spec, _ in recipes}]
   finished = {r["config"] for r in rows}
@@ -179,7 +185,7 @@ def run_table(load_config: Callable[[str], ml_collections.ConfigDict],
   for spec, description in recipes:
     if spec in finished:
       continue
-    for row in plan_config(load_config(spec), spec, devices, log=log):
+    for row in plan_config(load_config(spec), spec, devices, search=search, log=log):
       row["description"] = description
       rows.append(row)
     if save:

@@ -135,3 +135,32 @@ def test_official_sizes_train_step_compiles_for_h100(spec, cuda):
   assert report.params_bytes == 4 * expected
   assert report.peak_bytes < 80 * 10**9
   assert np.isfinite(report.compile_seconds)
+
+
+def test_accelerator_compiles_stay_out_of_the_persistent_cache(cuda, tmp_path):
+  """Once a CPU compile has switched JAX's persistent cache on, a compile for a
+  compile-only H100 neither writes an entry (no client could load it) nor warns."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
+  before = (jax.config.jax_compilation_cache_dir,
+            jax.config.jax_persistent_cache_min_compile_time_secs)
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  compilation_cache.reset_cache()
+  try:
+    jax.jit(lambda x: x * 3 + 1).lower(np.float32(1)).compile()
+    written = set(tmp_path.iterdir())
+    assert written, "the CPU compile should have filled the cache"
+    with warnings.catch_warnings():
+      warnings.simplefilter("error")
+      for _ in range(2):    # A second compile would read a first one's entry.
+        aot.compile_predict(tiny_config("mlp_baseline"), "h100")
+    # CPU programs that build the abstract state may add entries; the step may not.
+    new = {p.name for p in tmp_path.iterdir()} - {p.name for p in written}
+    assert not [name for name in new if name.startswith("jit_predict")], new
+    assert jax.config.jax_enable_compilation_cache   # Restored for the CPU.
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+    compilation_cache.reset_cache()

@@ -110,3 +110,45 @@ def test_plan_memory_command(cuda, tmp_path, capsys):
   fsdp = [line for line in out.splitlines() if "| h100x8 | fsdp | 8 |" in line]
   assert len(fsdp) == 1 and fsdp[0].split("|")[-3].strip() == "-"
   assert "%)" in fsdp[0]     # What FSDP saves per device.
+
+
+def test_the_quick_table_compiles_each_recipe_once_per_device(monkeypatch, tmp_path,
+                                                              capsys):
+  """``--table --nosearch --device=...``: every recipe config, one compile per row
+  at its own batch (compiles faked), and ``--resume`` keeps finished configs."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from experiments import plan_memory  # pylint: disable=g-import-not-at-top
+  calls = []
+
+  def fake_compile(config, target, *, batch_size=None, param_sharding):
+    calls.append((config.batch_size if batch_size is None else batch_size,
+                  target.name, param_sharding))
+    gb = 70 if config.model.name == "sasmamba" else 7
+    report = aot.Report("train", config.model.name, target.name, target.num_devices,
+                        param_sharding, calls[-1][0], 0.0, gb * 10**9, 0, 0, 0, 100,
+                        0, 0, 200)
+    return None, report
+
+  monkeypatch.setattr(aot, "compile_train_step", fake_compile)
+  argv = ["plan_memory", "--table", "--nosearch", "--device=h100",
+          f"--results_dir={tmp_path}"]
+  with flagsaver.flagsaver():
+    flags.FLAGS(argv)
+    plan_memory.main(argv[:1])
+  rows = __import__("json").loads((tmp_path / "plan_memory.json").read_text())["rows"]
+  assert [r["config"] for r in rows] == [spec for spec, _ in plan_table.RECIPES]
+  assert all(r["device"] == "h100" and r["largest_batch"] is None for r in rows)
+  assert [c[0] for c in calls] == [r["config_batch"] for r in rows]
+  assert "| `configs/h36m_sasmamba.py` | h100 | replicated | 16 | 70.00 |" in (
+      capsys.readouterr().out)
+  # Only a step above JAX's default GPU pool (60 of 80 GB) needs the note.
+  for r in rows:
+    assert (r["note"] is not None) == (r["model"] == "sasmamba"), r
+    assert r["note"] is None or "XLA_PYTHON_CLIENT_MEM_FRACTION=.95" in r["note"]
+  # Resumed: nothing is compiled again.
+  calls.clear()
+  with flagsaver.flagsaver():
+    flags.FLAGS(argv + ["--resume"])
+    plan_memory.main(argv[:1])
+  assert not calls
