@@ -69,7 +69,8 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
     budget_bytes: memory per device (default: the device's).
     max_batch: search no global batch above this.
     search: False compiles every row at the config's batch only (one compile
-      each; ``largest_batch`` None): the quick table.
+      each; ``largest_batch`` None) unless that batch does not fit: the quick
+      table.
     log: progress lines.
   """
   rows = []
@@ -88,7 +89,14 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
       start = time.perf_counter()
       c = config.copy_and_resolve_references()
       c.batch_size = batch
-      if search and mode in searched:
+      quick = None
+      if not search and mode in searched:
+        # One compile at the config's batch; a batch that does not fit is still
+        # searched, so the row names the largest batch that does.
+        _, quick = compile_lib.compile_train_step(c, target, param_sharding=mode)
+        if quick.peak_bytes > (budget_bytes or target.memory_bytes):
+          quick = None
+      if mode in searched and quick is None:
         # n devices hold about n times one device's batch: start the search there.
         hint = n * single[target.platform] if target.platform in single else None
         p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
@@ -98,7 +106,7 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
         r, largest, at_largest = p.at_config, p.largest_batch, p.at_largest
         budget, compiles, note = p.budget_bytes, p.compiles, p.note
       else:
-        _, r = compile_lib.compile_train_step(c, target, param_sharding=mode)
+        r = quick or compile_lib.compile_train_step(c, target, param_sharding=mode)[1]
         largest = at_largest = None
         budget = budget_bytes or target.memory_bytes
         # What it takes to use this much (not the whole budget: nothing searched).

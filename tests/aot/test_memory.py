@@ -115,7 +115,8 @@ def test_plan_memory_command(cuda, tmp_path, capsys):
 def test_the_quick_table_compiles_each_recipe_once_per_device(monkeypatch, tmp_path,
                                                               capsys):
   """``--table --nosearch --device=...``: every recipe config, one compile per row
-  at its own batch (compiles faked), and ``--resume`` keeps finished configs."""
+  at its own batch, a search only where it does not fit (compiles faked), and
+  ``--resume`` keeps finished configs."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   from experiments import plan_memory  # pylint: disable=g-import-not-at-top
@@ -124,7 +125,8 @@ def test_the_quick_table_compiles_each_recipe_once_per_device(monkeypatch, tmp_p
   def fake_compile(config, target, *, batch_size=None, param_sharding):
     calls.append((config.batch_size if batch_size is None else batch_size,
                   target.name, param_sharding))
-    gb = 70 if config.model.name == "sasmamba" else 7
+    gb = {"sasmamba": 70, "posemamba_x": 90 * calls[-1][0] / config.batch_size
+          }.get(config.model.name, 7)
     report = aot.Report("train", config.model.name, target.name, target.num_devices,
                         param_sharding, calls[-1][0], 0.0, gb * 10**9, 0, 0, 0, 100,
                         0, 0, 200)
@@ -138,12 +140,19 @@ def test_the_quick_table_compiles_each_recipe_once_per_device(monkeypatch, tmp_p
     plan_memory.main(argv[:1])
   rows = __import__("json").loads((tmp_path / "plan_memory.json").read_text())["rows"]
   assert [r["config"] for r in rows] == [spec for spec, _ in plan_table.RECIPES]
-  assert all(r["device"] == "h100" and r["largest_batch"] is None for r in rows)
-  assert [c[0] for c in calls] == [r["config_batch"] for r in rows]
+  assert all(r["device"] == "h100" for r in rows)
   assert "| `configs/h36m_sasmamba.py` | h100 | replicated | 16 | 70.00 |" in (
       capsys.readouterr().out)
-  # Only a step above JAX's default GPU pool (60 of 80 GB) needs the note.
+  # A config whose batch does not fit is searched: the row names the largest batch.
+  x, = [r for r in rows if r["model"] == "posemamba_x"]
+  assert not x["fits"] and 0 < x["largest_batch"] < x["batch"]
+  assert 90 * (x["largest_batch"] + 1) / x["batch"] > 80 >= x["peak_gb_at_largest"]
+  assert len(calls) == len(rows) + x["compiles"]   # One compile a row, then the search.
   for r in rows:
+    if r is x:
+      continue
+    assert r["largest_batch"] is None
+    # Only a step above JAX's default GPU pool (60 of 80 GB) needs the note.
     assert (r["note"] is not None) == (r["model"] == "sasmamba"), r
     assert r["note"] is None or "XLA_PYTHON_CLIENT_MEM_FRACTION=.95" in r["note"]
   # Resumed: nothing is compiled again.
