@@ -17,6 +17,7 @@ from sasmamba_jax import models
 from sasmamba_jax import skeletons
 from sasmamba_jax import viz
 
+from tests.helpers import copy_run
 from tests.helpers import run_main
 
 T = 9
@@ -276,3 +277,18 @@ def test_no_joint_above_the_score_threshold_is_one_line(lifter, tmp_path):
       "highest score is 0): nothing to lift; lower --score_threshold if the "
       "detector scores on another scale, or check its output")
   assert not lines
+
+
+def test_a_run_directory_decides_the_flip_test_and_the_confidence(tiny_run, tmp_path):
+  """A run's saved task settings travel with it into the lifter, unless overridden."""
+  saved = json.loads((tiny_run.workdir / "config.json").read_text())
+  lifter = inference.Lifter.load(tiny_run.workdir)
+  assert lifter.flip_test == saved["task"].get("flip_test", True)
+  assert lifter.constant_confidence == saved["task"].get("constant_confidence", False)
+  run = copy_run(tiny_run.workdir, tmp_path / "run")
+  saved["task"]["flip_test"] = not lifter.flip_test
+  (run / "config.json").write_text(json.dumps(saved))
+  changed = inference.Lifter.load(run)
+  assert changed.flip_test != lifter.flip_test
+  assert changed.constant_confidence == lifter.constant_confidence  # Builds the model.
+  assert inference.Lifter.load(run, flip_test=True).flip_test
