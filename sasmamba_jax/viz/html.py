@@ -38,6 +38,7 @@ from PIL import Image
 
 from sasmamba_jax import skeletons
 from sasmamba_jax.viz.render import VizError
+from sasmamba_jax.viz.render import as_tracks
 from sasmamba_jax.viz.render import check_poses
 
 # Every network request is refused: the page must work from the file alone.
@@ -187,18 +188,8 @@ def viewer(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
   Returns:
     A ``Viewer``.
   """
-  poses_3d = np.asarray(poses_3d, np.float64)
-  keypoints_2d = np.asarray(keypoints_2d, np.float64)[..., :2]
-  if poses_3d.ndim != 3 or poses_3d.shape[-1] != 3 or \
-      keypoints_2d.shape[:2] != poses_3d.shape[:2]:
-    raise VizError(f"viewer: expected (F, J, 3) poses and (F, J, 2) keypoints of "
-                   f"the same F, J; got {poses_3d.shape} and {keypoints_2d.shape}")
+  poses_3d, keypoints_2d = as_tracks(poses_3d, keypoints_2d, skeleton, "viewer")
   frames, joints = poses_3d.shape[:2]
-  if frames == 0:
-    raise VizError("viewer: no frames to show (F = 0)")
-  if joints != skeleton.num_joints:
-    raise VizError(f"viewer: {joints} joints, but the {skeleton.name} skeleton has "
-                   f"{skeleton.num_joints}; pass skeleton=")
   if not (np.all(np.isfinite(poses_3d)) and np.all(np.isfinite(keypoints_2d))):
     raise VizError("viewer: the poses hold NaN or infinite values")
   if filled is not None:

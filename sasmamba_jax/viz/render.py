@@ -96,6 +96,25 @@ def _label(value: float) -> str:
   return f"{value:.4g}" if abs(value) >= 1e-9 else "0"
 
 
+def as_tracks(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
+              skeleton: skeletons.Skeleton, who: str) -> tuple[np.ndarray, np.ndarray]:
+  """(F, J, 3) poses and their (F, J, 2) keypoints as float64, or a ``VizError``
+  from ``who`` that names the shapes (F >= 1, J the skeleton's joints)."""
+  poses_3d = np.asarray(poses_3d, np.float64)
+  keypoints_2d = np.asarray(keypoints_2d, np.float64)[..., :2]
+  if poses_3d.ndim != 3 or poses_3d.shape[-1] != 3 or \
+      keypoints_2d.shape[:2] != poses_3d.shape[:2]:
+    raise VizError(f"{who}: expected (F, J, 3) poses and (F, J, 2) keypoints of "
+                   f"the same F, J; got {poses_3d.shape} and {keypoints_2d.shape}")
+  frames, joints = poses_3d.shape[:2]
+  if frames == 0:
+    raise VizError(f"{who}: no frames (F = 0)")
+  if joints != skeleton.num_joints:
+    raise VizError(f"{who}: {joints} joints, but the {skeleton.name} skeleton has "
+                   f"{skeleton.num_joints}; pass skeleton=")
+  return poses_3d, keypoints_2d
+
+
 def check_poses(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
                 filled: np.ndarray | None = None) -> dict[str, list[str]]:
   """Notes on input that renders but looks wrong, so the picture can say why.
@@ -351,19 +370,9 @@ def render_frames(poses_3d: np.ndarray, keypoints_2d: np.ndarray,
   Returns:
     F (or ``len(rows)``) ``PIL.Image`` pictures, ``width`` x ``height``.
   """
-  poses_3d = np.asarray(poses_3d, np.float64)
-  keypoints_2d = np.asarray(keypoints_2d, np.float64)[..., :2]
-  if poses_3d.ndim != 3 or poses_3d.shape[-1] != 3 or \
-      keypoints_2d.shape[:2] != poses_3d.shape[:2]:
-    raise VizError(f"render_frames: expected (F, J, 3) poses and (F, J, 2) "
-                   f"keypoints of the same F, J; got {poses_3d.shape} and "
-                   f"{keypoints_2d.shape}")
+  poses_3d, keypoints_2d = as_tracks(poses_3d, keypoints_2d, skeleton,
+                                     "render_frames")
   frames, joints = poses_3d.shape[:2]
-  if frames == 0:
-    raise VizError("render_frames: no frames to draw (F = 0)")
-  if joints != skeleton.num_joints:
-    raise VizError(f"render_frames: {joints} joints, but the {skeleton.name} "
-                   f"skeleton has {skeleton.num_joints}; pass skeleton=")
   if reference_3d is not None:
     reference_3d = np.asarray(reference_3d, np.float64)
     if reference_3d.shape != poses_3d.shape:

@@ -90,6 +90,8 @@ def test_bad_input_is_refused_clearly():
     viz.viewer(p3[:0], p2[:0], (640, 480))
   with pytest.raises(viz.VizError, match="same F, J"):
     viz.viewer(p3, p2[:1], (640, 480))
+  with pytest.raises(viz.VizError, match="16 joints, but the h36m skeleton has 17"):
+    viz.viewer(p3[:, :16], p2[:, :16], (640, 480))
   with pytest.raises(viz.VizError, match="image_size"):
     viz.viewer(p3, p2, (0, 480))
 

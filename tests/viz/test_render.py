@@ -117,8 +117,10 @@ def test_bad_input_is_refused_clearly():
     viz.render_frames(np.full_like(p3, np.nan), p2, (640, 480))
   with pytest.raises(viz.VizError, match="same F, J"):
     viz.render_frames(p3, p2[:2], (640, 480))
-  with pytest.raises(viz.VizError, match="no frames"):
+  with pytest.raises(viz.VizError, match="render_frames: no frames"):
     viz.render_frames(p3[:0], p2[:0], (640, 480))
+  with pytest.raises(viz.VizError, match="16 joints, but the h36m skeleton has 17"):
+    viz.render_frames(p3[:, :16], p2[:, :16], (640, 480))
   with pytest.raises(viz.VizError, match="filled has shape"):
     viz.render_frames(p3, p2, (640, 480), filled=np.zeros((3, 5), bool))
   with pytest.raises(viz.VizError, match="no frames to write"):
