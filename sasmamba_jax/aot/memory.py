@@ -107,9 +107,11 @@ def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
   b0 = config.batch_size
   if first_guess and round_n(first_guess) != b0:
     at(round_n(first_guess))
+  elif peak(b0) <= budget:
+    if round_n(b0 * 2) > b0:     # At max_batch already: nothing larger to try.
+      at(round_n(b0 * 2))
   else:
-    at(b0 * 2 if peak(b0) <= budget else max(n, b0 // 2 // n * n) if b0 > n
-       else 2 * n)
+    at(max(n, b0 // 2 // n * n) if b0 > n else 2 * n)
   while True:
     fitting = [b for b in reports if peak(b) <= budget]
     lo = max(fitting, default=0)

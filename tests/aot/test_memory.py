@@ -55,6 +55,10 @@ def test_the_search_finds_a_fitting_batch_whose_next_does_not(monkeypatch, name,
     assert curve(largest + devices) > budget
     assert len(calls) == len(set(calls)) <= 14      # No batch compiled twice.
     assert plan.fits == (curve(16) <= budget)
+  # Nothing above max_batch is compiled: at the config's batch, one compile.
+  calls.clear()
+  plan = memory.plan(config, target, budget_bytes=10**12, max_batch=16)
+  assert calls == [16] and plan.largest_batch == 16
 
 
 def test_a_real_plan_and_the_budget_note(cuda):
@@ -63,8 +67,9 @@ def test_a_real_plan_and_the_budget_note(cuda):
   assert plan.fits and plan.largest_batch == 32 and plan.compiles <= 3
   assert plan.at_largest.peak_bytes == plan.tried[32]
   assert "XLA_PYTHON_CLIENT_MEM_FRACTION=.95" in plan.note
-  small = memory.plan(config, "h100", budget_bytes=plan.tried[32], max_batch=32)
-  assert small.note is None     # Within JAX's default GPU pool.
+  h100 = memory.targets_lib.get("h100")
+  assert memory.budget_note(h100, plan.tried[32]) is None  # Within JAX's GPU pool.
+  assert memory.budget_note(memory.targets_lib.get("v5e"), 16 * 10**9) is None
 
 
 def test_fsdp_shards_parameters_and_optimizer_over_eight_gpus(cuda):
@@ -99,11 +104,11 @@ def test_plan_memory_command(cuda, tmp_path, capsys):
       "  return c\n")
   with flagsaver.flagsaver():
     flags.FLAGS(["plan_memory", f"--config={config_file}", "--device=h100,h100x8",
-                 "--max_batch=16"])
+                 "--max_batch=8"])
     plan_memory.main(["plan_memory"])
   out = capsys.readouterr().out
   assert f"{config_file} on h100 (replicated):" in out
-  assert "fits; the largest batch that fits is 16" in out
+  assert "fits; the largest batch that fits is 8" in out   # --max_batch
   assert "| `" + str(config_file) + "` | h100 | replicated | 8 |" in out
   # Eight GPUs: the config's sharding searched, FSDP compiled for its saving.
   assert "| `" + str(config_file) + "` | h100x8 | replicated | 8 |" in out
