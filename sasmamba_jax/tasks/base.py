@@ -19,6 +19,7 @@ these two classes, so a new family adds files and touches no trainer code.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import pathlib
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -31,7 +32,7 @@ from sasmamba_jax import evaluation
 from sasmamba_jax.datasets.split import Split
 
 
-class Task:
+class Task(abc.ABC):
   """A task family's task: its ``task`` config section, models, results.
 
   Subclasses set ``name`` and ``higher_is_better`` and implement ``build_model``,
@@ -47,26 +48,26 @@ class Task:
     self.config = config
 
   @property
+  @abc.abstractmethod
   def primary_metric(self) -> str:
     """The evaluation result that selects the best checkpoint."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def build_model(self, model_config: ml_collections.ConfigDict, *, rngs: nnx.Rngs,
                   dtype: str) -> nnx.Module:
     """The model of a ``model`` section (name and options), fitted to the data."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def bind(self, model: nnx.Module) -> BoundTask:
     """This task for ``model`` (checked: a ValueError says why it does not fit)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def format_results(self, results: Mapping[str, Any]) -> str:
     """A human-readable table of an evaluator's ``result()``."""
-    raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)
-class BoundTask:
+class BoundTask(abc.ABC):
   """A task bound to one model: what training, prediction and evaluation need.
 
   Batches are dicts of arrays (B, ...). Subclasses implement the methods; the
@@ -90,39 +91,39 @@ class BoundTask:
   def format_results(self, results: Mapping[str, Any]) -> str:
     return self.task.format_results(results)
 
+  @abc.abstractmethod
   def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
     """The features ``loss`` and ``predict`` read, with their shapes.
 
     The trainer feeds exactly these keys to the compiled step; the benchmarks make
     random batches of this spec.
     """
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def train_transforms(self, split: Split) -> Sequence[Any]:
     """grain transforms applied to each training example (augmentations, targets)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def eval_transforms(self, split: Split) -> Sequence[Any]:
     """Deterministic grain transforms applied to each evaluation example."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def model_inputs(self, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, ...]:
     """The model's positional inputs for a batch (benchmarks call the model on them)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def loss(self, model: nnx.Module, batch: Mapping[str, jax.Array]
            ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(scalar loss, named terms) of a training batch; the model is in train mode."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def predict(self, model: nnx.Module, batch: Mapping[str, jax.Array]) -> jax.Array:
     """Predictions of an evaluation batch (test-time augmentation included)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def make_evaluator(self, split: Split | None = None) -> evaluation.Evaluator:
     """A fresh streaming evaluator of the task's protocol for the eval ``split``
     (a protocol may need its ground truth, e.g. PoseTrack's annotation files)."""
-    raise NotImplementedError
 
   def prepare_data(self, model: nnx.Module, splits: Mapping[str, Split],
                    workdir: pathlib.Path, *, batch_size: int = 16,

@@ -91,3 +91,16 @@ def test_the_optional_hook_does_nothing_in_the_base():
   splits = {"train": Split([{"x": 1}]), "eval": Split([])}
   same, out = bound.prepare_data(_model(), splits, pathlib.Path("."))
   assert same is bound and out == splits
+
+
+def test_a_family_that_misses_a_method_fails_when_built():
+  """The interface is abstract: a family without ``loss`` is refused at
+  construction, naming the method, not at the first training step."""
+  from sasmamba_jax.tasks import base  # pylint: disable=g-import-not-at-top
+  bound_class = type(_task().bind(_model()))
+  partial = type("Partial", (base.BoundTask,), {
+      k: v for k, v in vars(bound_class).items() if k != "loss"})
+  with pytest.raises(TypeError, match="loss"):
+    partial(task=_task())
+  with pytest.raises(TypeError, match="bind"):
+    type("NoBind", (base.Task,), {"primary_metric": "p1_mm"})(None)
