@@ -5,6 +5,7 @@
       --device=h100x8,v5e:2x4 --param_sharding=replicated,fsdp
   python -m experiments.plan_memory --table      # every recipe config, every device
   python -m experiments.plan_memory --table --resume   # go on after an interruption
+  python -m experiments.plan_memory --table --nosearch --device=h100,v5e  # quicker
 
 Prints, per device, the compiled step's memory per device at the config's batch
 size and the largest batch that fits (80 GB per H100, 16 GB per v5e chip; change
@@ -34,11 +35,13 @@ _BUDGET_GB = flags.DEFINE_float("budget_gb", None,
 _MAX_BATCH = flags.DEFINE_integer("max_batch", 1 << 16,
                                   "Search no global batch above this.")
 _TABLE = flags.DEFINE_bool("table", False, "Plan every recipe config on every device "
-                           "and write benchmarks/results/plan_memory.json.")
+                           "(or those --device names) and write "
+                           "benchmarks/results/plan_memory.json.")
 _RESUME = flags.DEFINE_bool("resume", False, "With --table: keep the configs already "
                             "in the results file and plan the others.")
 _SEARCH = flags.DEFINE_bool("search", True, "Search the largest batch that fits "
-                            "(--nosearch: compile at the config's batch only).")
+                            "(--nosearch: compile at the config's batch only, "
+                            "unless it does not fit).")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", "benchmarks/results",
                                    "Where --table writes its JSON.")
 
