@@ -65,6 +65,7 @@ class Plan:
 def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
          param_sharding: str | None = None, budget_bytes: int | None = None,
          max_batch: int = 1 << 16, first_guess: int | None = None,
+         compiled: dict[int, compile_lib.Report] | None = None,
          log: Callable[[str], None] | None = None) -> Plan:
   """Compiles ``config``'s train step for ``target`` and finds the largest batch.
 
@@ -77,12 +78,14 @@ def plan(config: ml_collections.ConfigDict, target: str | targets_lib.Target, *,
     max_batch: stop searching above this global batch.
     first_guess: where to compile second (default: twice the config's batch, or
       half when it does not fit), e.g. n times one device's answer for n devices.
+    compiled: reports of batches already compiled for this config, target and
+      sharding (not compiled again).
     log: called with a line per compile.
   """
   target = targets_lib.get(target) if isinstance(target, str) else target
   budget = budget_bytes or target.memory_bytes
   n = target.num_devices
-  reports: dict[int, compile_lib.Report] = {}
+  reports: dict[int, compile_lib.Report] = dict(compiled or {})
 
   def at(batch: int) -> compile_lib.Report:
     if batch not in reports:

@@ -89,18 +89,19 @@ def plan_config(config: ml_collections.ConfigDict, spec: str, devices: Sequence[
       start = time.perf_counter()
       c = config.copy_and_resolve_references()
       c.batch_size = batch
-      quick = None
+      quick = compiled = None
       if not search and mode in searched:
         # One compile at the config's batch; a batch that does not fit is still
-        # searched, so the row names the largest batch that does.
+        # searched (from that compile), so the row names the largest batch that does.
         _, quick = compile_lib.compile_train_step(c, target, param_sharding=mode)
         if quick.peak_bytes > (budget_bytes or target.memory_bytes):
-          quick = None
+          quick, compiled = None, {batch: quick}
       if mode in searched and quick is None:
         # n devices hold about n times one device's batch: start the search there.
         hint = n * single[target.platform] if target.platform in single else None
         p = memory.plan(c, target, param_sharding=mode, budget_bytes=budget_bytes,
-                        max_batch=max_batch, first_guess=hint, log=log)
+                        max_batch=max_batch, first_guess=hint, compiled=compiled,
+                        log=log)
         if n == 1:
           single.setdefault(target.platform, p.largest_batch)
         r, largest, at_largest = p.at_config, p.largest_batch, p.at_largest
